@@ -1,0 +1,241 @@
+// Command quikly is Quikly Webhooks: the service (serve, worker), its migrations, API keys, and a
+// local receiver for developers (listen). This file only wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/quikly/webhooks/internal/app"
+	"github.com/quikly/webhooks/internal/delivery"
+	"github.com/quikly/webhooks/internal/listen"
+	"github.com/quikly/webhooks/internal/server"
+	"github.com/quikly/webhooks/internal/store/sqlite"
+)
+
+// dbFlags are the flags every command that opens the database shares.
+type dbFlags struct {
+	Database      string `name:"database" env:"QUIKLY_DATABASE_URL" default:"sqlite:quikly.db" help:"Database URL: sqlite:PATH (embedded) or postgres://…"`
+	EncryptionKey string `name:"encryption-key" env:"QUIKLY_ENCRYPTION_KEY" help:"32 random bytes, standard base64 (openssl rand -base64 32): encrypts webhook secrets at rest."`
+}
+
+// deliveryFlags configure delivery, for serve and worker.
+type deliveryFlags struct {
+	RetrySchedule       string        `name:"retry-schedule" env:"QUIKLY_RETRY_SCHEDULE" default:"30s,2m,15m,1h,4h" help:"Delays between attempts (Go durations, comma separated); one retry per entry."`
+	DeliveryTimeout     time.Duration `name:"delivery-timeout" env:"QUIKLY_DELIVERY_TIMEOUT" default:"10s" help:"Whole-request timeout of one attempt."`
+	AllowPrivateTargets bool          `name:"allow-private-targets" env:"QUIKLY_ALLOW_PRIVATE_TARGETS" help:"Allow webhooks to loopback, private and link-local addresses, and plain http (development only)."`
+	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"720h" help:"How long delivery logs are kept."`
+	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"64" help:"Attempts in flight at once in this process."`
+	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"16" help:"Attempts in flight at once to one webhook in this process."`
+}
+
+type serveCmd struct {
+	dbFlags
+	deliveryFlags
+	Addr      string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
+	BaseURL   string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
+	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"100" help:"API requests per second per API key (bursts of twice that); -1 disables."`
+}
+
+type workerCmd struct {
+	dbFlags
+	deliveryFlags
+	WorkerAddr string `name:"worker-addr" env:"QUIKLY_WORKER_ADDR" default:":9091" help:"Address of /healthz, /readyz and /metrics."`
+}
+
+type migrateCmd struct {
+	dbFlags
+}
+
+type apikeyCreateCmd struct {
+	dbFlags
+	Account string `name:"account" required:"" help:"Account name; created if it does not exist."`
+}
+
+type apikeyCmd struct {
+	Create apikeyCreateCmd `cmd:"" help:"Create an API key (printed once on stdout)."`
+}
+
+type listenCmd struct {
+	Secret     string `name:"secret" env:"QUIKLY_LISTEN_SECRET" required:"" help:"The webhook's signing secret (whsec_…)."`
+	ListenAddr string `name:"listen-addr" env:"QUIKLY_LISTEN_ADDR" default:":9000" help:"Address to listen on."`
+}
+
+type cli struct {
+	Serve   serveCmd   `cmd:"" help:"Run the HTTP API, web UI and delivery workers."`
+	Worker  workerCmd  `cmd:"" help:"Run delivery workers only (PostgreSQL scale-out)."`
+	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
+	APIKey  apikeyCmd  `cmd:"" name:"apikey" help:"Manage API keys."`
+	Listen  listenCmd  `cmd:"" help:"Receive webhooks locally and verify their signatures."`
+}
+
+// env is what commands need from the outside world; tests replace it.
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	log    *slog.Logger
+	// listening, when set, receives the address the server listens on.
+	listening func(addr string)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(os.Args[1:], &env{ctx: ctx, stdout: os.Stdout, log: log}); err != nil {
+		fmt.Fprintln(os.Stderr, "quikly:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, e *env) error {
+	var c cli
+	parser, err := kong.New(&c, kong.Name("quikly"),
+		kong.Description("Quikly Webhooks: signed, retried, logged webhooks for Quikly."),
+		kong.UsageOnError(), kong.Exit(func(code int) { panic(exitCode(code)) }))
+	if err != nil {
+		return err
+	}
+	var kctx *kong.Context
+	if err := catchExit(func() { kctx, err = parser.Parse(args) }); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return kctx.Run(e)
+}
+
+// exitCode lets kong's --help end run() instead of the process, so main stays testable.
+type exitCode int
+
+func catchExit(fn func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			code, ok := p.(exitCode)
+			if !ok {
+				panic(p)
+			}
+			err = errHelp
+			if code != 0 {
+				err = fmt.Errorf("exit %d", code)
+			}
+		}
+	}()
+	fn()
+	return nil
+}
+
+var errHelp = errors.New("help shown")
+
+func (d *deliveryFlags) config(db dbFlags) (*server.Config, error) {
+	schedule, err := delivery.ParseSchedule(d.RetrySchedule)
+	if err != nil {
+		return nil, fmt.Errorf("--retry-schedule: %w", err)
+	}
+	if d.DeliveryTimeout <= 0 {
+		return nil, errors.New("--delivery-timeout must be positive")
+	}
+	if d.LogRetention <= 0 {
+		return nil, errors.New("--log-retention must be positive")
+	}
+	return &server.Config{DatabaseURL: db.Database, EncryptionKey: db.EncryptionKey, RetrySchedule: schedule,
+		DeliveryTimeout: d.DeliveryTimeout, AllowPrivateTargets: d.AllowPrivateTargets, LogRetention: d.LogRetention,
+		Workers: d.Workers, PerWebhook: d.PerWebhook}, nil
+}
+
+func (s *serveCmd) Run(e *env) error {
+	cfg, err := s.config(s.dbFlags)
+	if err != nil {
+		return err
+	}
+	cfg.Addr, cfg.BaseURL, cfg.RateLimit = s.Addr, s.BaseURL, s.RateLimit
+	if s.RateLimit == 0 {
+		cfg.RateLimit = -1
+	}
+	st, err := server.OpenStore(e.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+	}
+	svc := server.New(cfg, st, e.log)
+	e.log.Info("quikly serving", "addr", ln.Addr().String(), "database", server.RedactURL(cfg.DatabaseURL),
+		"base_url", cfg.BaseURL, "version", server.UserAgent())
+	if e.listening != nil {
+		e.listening(ln.Addr().String())
+	}
+	return svc.Run(e.ctx, ln, svc.Handler())
+}
+
+func (w *workerCmd) Run(e *env) error {
+	if _, ok := sqlite.PathFromURL(w.Database); ok {
+		return errors.New("quikly worker is for PostgreSQL scale-out; on SQLite, quikly serve already delivers")
+	}
+	return errors.New("PostgreSQL is not supported by this build yet")
+}
+
+func (m *migrateCmd) Run(e *env) error {
+	st, err := server.OpenStore(e.ctx, &server.Config{DatabaseURL: m.Database, EncryptionKey: m.EncryptionKey})
+	if err != nil {
+		return err
+	}
+	e.log.Info("migrations applied", "database", server.RedactURL(m.Database))
+	return st.Close()
+}
+
+func (a *apikeyCreateCmd) Run(e *env) error {
+	st, err := server.OpenStore(e.ctx, &server.Config{DatabaseURL: a.Database, EncryptionKey: a.EncryptionKey})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, err := (&app.App{Store: st}).CreateAPIKey(e.ctx, a.Account)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, key)
+	return nil
+}
+
+func (l *listenCmd) Run(e *env) error {
+	ln, err := net.Listen("tcp", l.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", l.ListenAddr, err)
+	}
+	fmt.Fprintf(os.Stderr, "quikly listen: receiving on http://%s/ (Ctrl-C to stop)\n", displayAddr(ln.Addr().String()))
+	if e.listening != nil {
+		e.listening(ln.Addr().String())
+	}
+	srv := &http.Server{Handler: listen.Handler(l.Secret, e.stdout, time.Now), ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-e.ctx.Done(); srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func displayAddr(addr string) string {
+	if strings.HasPrefix(addr, "[::]:") {
+		return "localhost:" + strings.TrimPrefix(addr, "[::]:")
+	}
+	return addr
+}

@@ -1,0 +1,4 @@
+package api
+
+// proposalRoutes registers the proposal and lead session routes.
+func (h *Handler) proposalRoutes() {}

@@ -1,0 +1,230 @@
+package app
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/quikly/webhooks/internal/delivery"
+	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/netguard"
+	"github.com/quikly/webhooks/internal/proposal"
+	"github.com/quikly/webhooks/internal/randid"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+// WebhookInput is a create or update request; nil fields are left out (on update: keep their value).
+type WebhookInput struct {
+	Name     *string
+	URL      *string
+	Events   *[]string
+	IsActive *bool
+}
+
+// validate checks in and applies it to w.
+func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
+	f := errs.Fields{}
+	if in.Name != nil {
+		webhook.ValidateName(f, *in.Name)
+		w.Name = *in.Name
+	}
+	if in.URL != nil {
+		if u := webhook.ValidateURL(f, *in.URL, a.AllowPrivateTargets); u != nil && !a.AllowPrivateTargets {
+			if ip, err := netip.ParseAddr(u.Hostname()); err == nil && netguard.Refused(ip) {
+				f.Add("url", "must not point to a private, loopback or link-local address")
+			}
+		}
+		w.URL = *in.URL
+	}
+	if in.Events != nil {
+		w.Events = webhook.NormalizeEvents(f, *in.Events)
+	}
+	if in.IsActive != nil {
+		w.IsActive = *in.IsActive
+	}
+	return f.Err()
+}
+
+// CreateWebhook creates a webhook and returns it with its secret, which is never shown again.
+func (a *App) CreateWebhook(ctx context.Context, accountID string, in WebhookInput) (*webhook.Webhook, error) {
+	f := errs.Fields{}
+	if in.Name == nil {
+		f.Add("name", "is required")
+	}
+	if in.URL == nil {
+		f.Add("url", "is required")
+	}
+	if in.Events == nil {
+		f.Add("events", "is required")
+	}
+	now := a.now()
+	w := &webhook.Webhook{ID: randid.New("wh_"), AccountID: accountID, IsActive: true,
+		Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}
+	if err := a.validate(in, w); err != nil {
+		for k, v := range err.(*errs.Error).Fields {
+			f.Add(k, v)
+		}
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	if err := a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookInsert(ctx, w) }); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// ListWebhooks returns one page of the account's webhooks, newest first.
+func (a *App) ListWebhooks(ctx context.Context, accountID string, limit int, cursor string) (*Page[*webhook.Webhook], error) {
+	p, err := listParams(accountID, limit, cursor)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := a.Store.WebhookList(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return page(ws, p.Limit-1, func(w *webhook.Webhook) string { return w.ID }), nil
+}
+
+// GetWebhook returns one of the account's webhooks.
+func (a *App) GetWebhook(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	return a.Store.WebhookGet(ctx, accountID, id)
+}
+
+// UpdateWebhook changes the fields given; is_active pauses or resumes delivery.
+func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in WebhookInput) (*webhook.Webhook, error) {
+	var w *webhook.Webhook
+	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		if w, err = tx.WebhookGet(ctx, accountID, id); err != nil {
+			return err
+		}
+		if err := a.validate(in, w); err != nil {
+			return err
+		}
+		w.UpdatedAt = a.now()
+		return tx.WebhookUpdate(ctx, w)
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.notify() // a resume releases held deliveries
+	return w, nil
+}
+
+// DeleteWebhook deletes a webhook and cancels its pending deliveries.
+func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
+	return a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, accountID, id, a.now()) })
+}
+
+// RegenerateSecret gives the webhook a new secret and returns it; the previous one keeps signing
+// webhook-signature for webhook.SecretOverlap.
+func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	var w *webhook.Webhook
+	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		if w, err = tx.WebhookGet(ctx, accountID, id); err != nil {
+			return err
+		}
+		now := a.now()
+		w.PreviousSecret, w.PreviousSecretExpiresAt = w.Secret, now.Add(webhook.SecretOverlap)
+		w.Secret, w.UpdatedAt = webhook.NewSecret(), now
+		return tx.WebhookUpdate(ctx, w)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// TestWebhook sends one test event to the webhook now, paused or not, and returns the attempt's log
+// entry. The attempt is not retried.
+func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.Attempt, error) {
+	now := a.now()
+	lease := now.Add(a.LeaseDuration)
+	var c *store.ClaimedDelivery
+	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+		w, err := tx.WebhookGet(ctx, accountID, id)
+		if err != nil {
+			return err
+		}
+		_, d, err := delivery.PublishTest(ctx, tx, w, proposal.SampleProposalData(a.BaseURL, now), now, lease)
+		if err != nil {
+			return err
+		}
+		c = delivery.Claimed(w, d, now, lease)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := a.Sender.Send(ctx, delivery.RequestFor(c))
+	out := delivery.Outcome(c, res, delivery.RetryPolicy{}, a.now())
+	a.Metrics.Observe(out, res.Duration)
+	if err := a.Store.Tx(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{out})
+	}); err != nil {
+		return nil, err
+	}
+	return a.Store.AttemptGet(ctx, accountID, id, out.Attempt.ID)
+}
+
+// LogFilter narrows a webhook's logs.
+type LogFilter struct {
+	Succeeded *bool
+	EventType string
+}
+
+// ListLogs returns one page of a webhook's attempts, newest first.
+func (a *App) ListLogs(ctx context.Context, accountID, webhookID string, f LogFilter, limit int, cursor string) (*Page[*webhook.Attempt], error) {
+	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
+		return nil, err
+	}
+	if f.EventType != "" && f.EventType != webhook.TestEvent && !webhook.InCatalogue(f.EventType) {
+		return nil, errs.Field("event", "is not an event type; see GET /webhook-events")
+	}
+	p, err := listParams(accountID, limit, cursor)
+	if err != nil {
+		return nil, err
+	}
+	as, err := a.Store.AttemptList(ctx, &store.AttemptListParams{ListParams: *p, WebhookID: webhookID,
+		Succeeded: f.Succeeded, EventType: f.EventType})
+	if err != nil {
+		return nil, err
+	}
+	return page(as, p.Limit-1, func(at *webhook.Attempt) string { return at.ID }), nil
+}
+
+// GetLog returns one attempt of a webhook.
+func (a *App) GetLog(ctx context.Context, accountID, webhookID, logID string) (*webhook.Attempt, error) {
+	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
+		return nil, err
+	}
+	return a.Store.AttemptGet(ctx, accountID, webhookID, logID)
+}
+
+// Resend makes the delivery of a log entry due now with the same body and ids and a fresh retry
+// schedule. It is errs.Conflict while that delivery is still pending.
+func (a *App) Resend(ctx context.Context, accountID, webhookID, logID string) (*webhook.Delivery, error) {
+	var d *webhook.Delivery
+	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+		if _, err := tx.WebhookGet(ctx, accountID, webhookID); err != nil {
+			return err
+		}
+		at, err := tx.AttemptGet(ctx, accountID, webhookID, logID)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeliveryResend(ctx, accountID, at.DeliveryID, a.now()); err != nil {
+			return err
+		}
+		d, err = tx.DeliveryGet(ctx, accountID, at.DeliveryID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.notify()
+	return d, nil
+}

@@ -1,0 +1,95 @@
+// Package delivery turns events into signed HTTP POSTs: publishing (events and their deliveries,
+// written in the caller's transaction), the dispatcher (claims, leases, per-webhook caps), the sender
+// (signing, SSRF-safe dialing, timeouts) and the retry policy.
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/quikly/webhooks/internal/randid"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+// TimeFormat is how every timestamp of a body or the API is written: RFC 3339, UTC, whole seconds.
+const TimeFormat = "2006-01-02T15:04:05Z"
+
+// Publish writes an event of eventType with data, in tx, and one delivery for each of the account's
+// webhooks subscribed to it (held for paused ones). Nothing is sent unless tx commits. It returns the
+// event and its deliveries.
+func Publish(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time) (*webhook.Event, []*webhook.Delivery, error) {
+	hooks, err := tx.WebhookListSubscribed(ctx, accountID, eventType)
+	if err != nil {
+		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
+	}
+	return publishTo(ctx, tx, accountID, eventType, data, now, hooks, time.Time{})
+}
+
+// PublishTest writes a test event with data for w alone (paused or not) and returns its delivery,
+// already leased until lease by the caller, who sends it at once.
+func PublishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, data any, now, lease time.Time) (*webhook.Event, *webhook.Delivery, error) {
+	active := *w
+	active.IsActive = true
+	e, ds, err := publishTo(ctx, tx, w.AccountID, webhook.TestEvent, data, now, []*webhook.Webhook{&active}, lease)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, ds[0], nil
+}
+
+func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time, hooks []*webhook.Webhook, lease time.Time) (*webhook.Event, []*webhook.Delivery, error) {
+	now = now.UTC()
+	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now}
+	if err := tx.EventInsert(ctx, e); err != nil {
+		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
+	}
+	if len(hooks) == 0 {
+		return e, nil, nil
+	}
+	dataJSON, err := json.Marshal(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("publish %s: encode data: %w", eventType, err)
+	}
+	ds := make([]*webhook.Delivery, len(hooks))
+	for i, w := range hooks {
+		state := webhook.DeliveryPending
+		if !w.IsActive {
+			state = webhook.DeliveryHeld
+		}
+		ds[i] = &webhook.Delivery{
+			ID: randid.New("dlv_"), AccountID: accountID, WebhookID: w.ID, EventID: e.ID,
+			EventType: eventType, Body: Body(eventType, now, w.ID, dataJSON), State: state,
+			NextAttemptAt: now, CreatedAt: now,
+		}
+		if !lease.IsZero() {
+			ds[i].NextAttemptAt, ds[i].LockedUntil = lease, lease
+		}
+	}
+	if err := tx.DeliveryInsert(ctx, ds); err != nil {
+		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
+	}
+	return e, ds, nil
+}
+
+// Body renders the exact bytes sent to one webhook, once; every attempt re-sends them unchanged.
+// The keys come in the SPEC's order.
+func Body(eventType string, at time.Time, webhookID string, data json.RawMessage) []byte {
+	b := make([]byte, 0, len(data)+len(eventType)+len(webhookID)+80)
+	b = append(b, `{"event":`...)
+	b = appendJSONString(b, eventType)
+	b = append(b, `,"timestamp":"`...)
+	b = at.UTC().AppendFormat(b, TimeFormat)
+	b = append(b, `","webhook_id":`...)
+	b = appendJSONString(b, webhookID)
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	enc, _ := json.Marshal(s) // a string always encodes
+	return append(b, enc...)
+}

@@ -1,0 +1,76 @@
+// Package errs defines the error codes every layer speaks. The API renders them as SPEC §3 JSON, the
+// UI as pages; each from one table of code → status.
+package errs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code names a class of failure; the values are the SPEC §3 codes.
+type Code string
+
+// The codes of SPEC §3.
+const (
+	Invalid          Code = "validation_failed"
+	InvalidJSON      Code = "invalid_json"
+	Unauthorized     Code = "unauthorized"
+	NotFound         Code = "not_found"
+	MethodNotAllowed Code = "method_not_allowed"
+	Conflict         Code = "conflict"
+	TooLarge         Code = "payload_too_large"
+	UnsupportedMedia Code = "unsupported_media_type"
+	RateLimited      Code = "rate_limited"
+	Internal         Code = "internal"
+)
+
+// Error is an error with a code, a message safe to show to the caller and, for validation errors,
+// the problem with each field.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  map[string]string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrNotFound is returned by stores and use cases for an object that does not exist or belongs to
+// another account: the two are indistinguishable on purpose.
+var ErrNotFound = &Error{Code: NotFound, Message: "Not found."}
+
+// CodeOf returns the code of err, or Internal for an error that carries none.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// Fields collects validation problems, one per field; the first problem of a field wins.
+type Fields map[string]string
+
+// Add records problem for field unless the field already has one.
+func (f Fields) Add(field, problem string) {
+	if _, ok := f[field]; !ok {
+		f[field] = problem
+	}
+}
+
+// Err returns nil when no problem was recorded, otherwise a validation error naming every field.
+func (f Fields) Err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &Error{Code: Invalid, Message: "The request has invalid fields.", Fields: f}
+}
+
+// Field returns a validation error for one field.
+func Field(field, problem string) error {
+	return &Error{Code: Invalid, Message: "The request has invalid fields.", Fields: map[string]string{field: problem}}
+}

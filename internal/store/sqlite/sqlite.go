@@ -1,0 +1,260 @@
+// Package sqlite is the embedded default store: modernc.org/sqlite (pure Go) in WAL mode with
+// synchronous=FULL. Every write goes through one connection owned by one goroutine that gathers the
+// transactions of concurrent callers into one database transaction and one fsync (group commit),
+// each caller's work inside its own savepoint so one failure rolls back only that caller.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/quikly/webhooks/internal/secretbox"
+	"github.com/quikly/webhooks/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+var _ store.Store = (*DB)(nil)
+
+// maxGroup bounds how many callers' transactions one commit carries.
+const maxGroup = 256
+
+// DB is a SQLite database. Safe for concurrent use.
+type DB struct {
+	*queries // reads, on the read pool
+
+	write *sql.DB // exactly one connection, used only by the writer goroutine
+	read  *sql.DB
+	box   *secretbox.Box
+
+	reqs      chan *writeReq
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+}
+
+type writeReq struct {
+	ctx  context.Context
+	fn   func(store.Tx) error
+	done chan error
+}
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// Box seals signing secrets at rest; nil stores them in clear.
+	Box *secretbox.Box
+	// ReadConns is the size of the read pool. Defaults to 4.
+	ReadConns int
+}
+
+// PathFromURL returns the file path of a "sqlite:PATH" database URL ("sqlite:quikly.db",
+// "sqlite:///var/lib/quikly.db"), and whether url names SQLite at all.
+func PathFromURL(url string) (string, bool) {
+	rest, ok := strings.CutPrefix(url, "sqlite:")
+	if !ok {
+		return "", false
+	}
+	if strings.HasPrefix(rest, "//") {
+		rest = strings.TrimPrefix(rest, "//")
+	}
+	return rest, true
+}
+
+// Open opens (creating if needed) the database file at path and applies the migrations.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if path == "" || strings.Contains(path, "?") || path == ":memory:" {
+		return nil, fmt.Errorf("sqlite: %q is not a database file path", path)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("sqlite: directory of %s: %w", path, err)
+		}
+	}
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"
+	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	n := opts.ReadConns
+	if n <= 0 {
+		n = 4
+	}
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	db := &DB{
+		queries: &queries{q: read, box: opts.Box},
+		write:   write,
+		read:    read,
+		box:     opts.Box,
+		reqs:    make(chan *writeReq, maxGroup),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go db.writeLoop()
+	return db, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}
+
+// Tx runs fn in the next group commit and returns once that commit is durable.
+func (db *DB) Tx(ctx context.Context, fn func(store.Tx) error) error {
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.reqs <- r:
+	case <-db.stop:
+		return errors.New("sqlite: database closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the caller must learn whether it committed.
+	return <-r.done
+}
+
+func (db *DB) writeLoop() {
+	defer close(db.stopped)
+	batch := make([]*writeReq, 0, maxGroup)
+	for {
+		select {
+		case r := <-db.reqs:
+			batch = append(batch[:0], r)
+		case <-db.stop:
+			return
+		}
+	gather:
+		for len(batch) < maxGroup {
+			select {
+			case r := <-db.reqs:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		db.commitGroup(batch)
+	}
+}
+
+// commitGroup runs every request of batch in one transaction, each in its own savepoint.
+func (db *DB) commitGroup(batch []*writeReq) {
+	errs := make([]error, len(batch))
+	tx, err := db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- fmt.Errorf("sqlite: begin: %w", err)
+		}
+		return
+	}
+	q := &queries{q: tx, box: db.box}
+	single := len(batch) == 1
+	anyOK := false
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if !single {
+			if _, err := tx.Exec("SAVEPOINT caller"); err != nil {
+				errs[i] = err
+				continue
+			}
+		}
+		errs[i] = runFn(q, r.fn)
+		switch {
+		case errs[i] == nil && !single:
+			_, errs[i] = tx.Exec("RELEASE caller")
+		case errs[i] != nil && !single:
+			if _, err := tx.Exec("ROLLBACK TO caller; RELEASE caller"); err != nil {
+				// The transaction is in an unknown state: fail the whole group.
+				tx.Rollback()
+				for _, r := range batch {
+					r.done <- fmt.Errorf("sqlite: rollback to savepoint: %w", err)
+				}
+				return
+			}
+		}
+		anyOK = anyOK || errs[i] == nil
+	}
+	if !anyOK {
+		tx.Rollback()
+	} else if err := tx.Commit(); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("sqlite: commit: %w", err)
+			}
+		}
+	}
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
+
+func runFn(q *queries, fn func(store.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqlite: transaction panicked: %v", p)
+		}
+	}()
+	return fn(q)
+}
+
+// Ping reports whether the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
+
+// Close stops the writer after the requests already queued and closes the database.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.stop)
+		<-db.stopped
+	})
+	// Fail anything that raced with close.
+	for {
+		select {
+		case r := <-db.reqs:
+			r.done <- errors.New("sqlite: database closed")
+			continue
+		default:
+		}
+		break
+	}
+	return errors.Join(db.write.Close(), db.read.Close())
+}

@@ -1,0 +1,441 @@
+// Package storetest is the suite every store driver must pass: the same behaviour on SQLite and
+// PostgreSQL, checked against the real database.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quikly/webhooks/internal/account"
+	"github.com/quikly/webhooks/internal/delivery"
+	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/randid"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+// Run runs the suite; open returns a new, empty, migrated store for one test.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 4, 3, 14, 30, 0, 0, time.UTC)
+
+	type bundle struct {
+		st   store.Store
+		acct *account.Account
+	}
+	setup := func(t *testing.T) *bundle {
+		t.Helper()
+		st := open(t)
+		var acct *account.Account
+		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
+			var err error
+			acct, err = tx.AccountGetOrCreate(ctx, "acme-"+randid.Base62(6), base)
+			return err
+		}))
+		return &bundle{st: st, acct: acct}
+	}
+	tx := func(t *testing.T, st store.Store, fn func(tx store.Tx) error) {
+		t.Helper()
+		require.NoError(t, st.Tx(ctx, fn))
+	}
+	newWebhook := func(t *testing.T, b *bundle, events ...string) *webhook.Webhook {
+		t.Helper()
+		if len(events) == 0 {
+			events = []string{webhook.ProposalCreated}
+		}
+		w := &webhook.Webhook{ID: randid.New("wh_"), AccountID: b.acct.ID, Name: "CRM", URL: "https://example.com/hook",
+			Events: events, IsActive: true, Secret: webhook.NewSecret(), CreatedAt: base, UpdatedAt: base}
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookInsert(ctx, w) })
+		return w
+	}
+	publish := func(t *testing.T, b *bundle, eventType string, at time.Time) []*webhook.Delivery {
+		t.Helper()
+		var ds []*webhook.Delivery
+		tx(t, b.st, func(tx store.Tx) error {
+			var err error
+			_, ds, err = delivery.Publish(ctx, tx, b.acct.ID, eventType, map[string]string{"k": "v"}, at)
+			return err
+		})
+		return ds
+	}
+	claim := func(t *testing.T, st store.Store, now time.Time, limit int, exclude ...string) []*store.ClaimedDelivery {
+		t.Helper()
+		var cs []*store.ClaimedDelivery
+		tx(t, st, func(tx store.Tx) error {
+			var err error
+			cs, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute),
+				Limit: limit, ExcludeWebhooks: exclude})
+			return err
+		})
+		return cs
+	}
+	complete := func(t *testing.T, st store.Store, c *store.ClaimedDelivery, state webhook.DeliveryState, now time.Time, next time.Time) *webhook.Attempt {
+		t.Helper()
+		a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: c.ID, WebhookID: c.WebhookID, AccountID: c.AccountID,
+			EventID: c.EventID, EventType: c.EventType, Number: c.Attempts + 1, Succeeded: state == webhook.DeliverySucceeded,
+			StatusCode: 500, Error: "HTTP 500", RequestHeaders: map[string]string{"webhook-id": c.EventID}, CreatedAt: now,
+			NextAttemptAt: next}
+		tx(t, st, func(tx store.Tx) error {
+			return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: state,
+				NextAttemptAt: next, Retries: c.Retries + 1}})
+		})
+		return a
+	}
+	deliveryState := func(t *testing.T, b *bundle, id string) webhook.DeliveryState {
+		t.Helper()
+		d, err := b.st.DeliveryGet(ctx, b.acct.ID, id)
+		require.NoError(t, err)
+		return d.State
+	}
+
+	t.Run("Proposals", func(t *testing.T) { runProposals(t, open) })
+	t.Run("Sessions", func(t *testing.T) { runSessions(t, open) })
+
+	t.Run("AccountAndKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, hash := account.NewAPIKey()
+		tx(t, b.st, func(tx store.Tx) error { return tx.APIKeyInsert(ctx, b.acct.ID, hash, base) })
+		got, err := b.st.AccountGetByKeyHash(ctx, hash)
+		require.NoError(t, err)
+		require.Equal(t, b.acct.ID, got.ID)
+		_, other := account.NewAPIKey()
+		_, err = b.st.AccountGetByKeyHash(ctx, other)
+		require.Equal(t, errs.NotFound, errs.CodeOf(err))
+		// Getting an existing account by name returns it, not a new one.
+		tx(t, b.st, func(tx store.Tx) error {
+			again, err := tx.AccountGetOrCreate(ctx, b.acct.Name, base)
+			require.Equal(t, b.acct.ID, again.ID)
+			return err
+		})
+	})
+
+	t.Run("WebhookCRUDAndTenancy", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b, webhook.ProposalCreated, webhook.ProposalShared)
+		got, err := b.st.WebhookGet(ctx, b.acct.ID, w.ID)
+		require.NoError(t, err)
+		require.Equal(t, w.Secret, got.Secret)
+		require.Equal(t, w.Events, got.Events)
+		require.True(t, got.CreatedAt.Equal(base))
+
+		_, err = b.st.WebhookGet(ctx, "acct_other", w.ID)
+		require.Equal(t, errs.NotFound, errs.CodeOf(err))
+
+		got.Name, got.PreviousSecret, got.PreviousSecretExpiresAt = "Renamed", got.Secret, base.Add(time.Hour)
+		got.Secret = webhook.NewSecret()
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, got) })
+		again, err := b.st.WebhookGet(ctx, b.acct.ID, w.ID)
+		require.NoError(t, err)
+		require.Equal(t, "Renamed", again.Name)
+		require.Equal(t, []string{got.Secret, w.Secret}, again.SigningSecrets(base))
+		require.Equal(t, []string{got.Secret}, again.SigningSecrets(base.Add(2*time.Hour)))
+
+		foreign := *got
+		foreign.AccountID = "acct_other"
+		err = b.st.Tx(ctx, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, &foreign) })
+		require.Equal(t, errs.NotFound, errs.CodeOf(err))
+		err = b.st.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, "acct_other", w.ID, base) })
+		require.Equal(t, errs.NotFound, errs.CodeOf(err))
+
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookDelete(ctx, b.acct.ID, w.ID, base) })
+		_, err = b.st.WebhookGet(ctx, b.acct.ID, w.ID)
+		require.Equal(t, errs.NotFound, errs.CodeOf(err))
+	})
+
+	t.Run("WebhookListPages", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		var ids []string
+		for range 5 {
+			ids = append(ids, newWebhook(t, b).ID)
+		}
+		other := setup(t) // another account's webhooks never show
+		_ = other
+		first, err := b.st.WebhookList(ctx, &store.ListParams{AccountID: b.acct.ID, Limit: 3})
+		require.NoError(t, err)
+		require.Len(t, first, 3)
+		require.Equal(t, ids[4], first[0].ID, "newest first")
+		rest, err := b.st.WebhookList(ctx, &store.ListParams{AccountID: b.acct.ID, Limit: 3, After: first[2].ID})
+		require.NoError(t, err)
+		require.Equal(t, []string{ids[1], ids[0]}, []string{rest[0].ID, rest[1].ID})
+		_, err = b.st.WebhookList(ctx, &store.ListParams{AccountID: b.acct.ID, Limit: 3, After: "wh_unknown"})
+		require.Equal(t, errs.Invalid, errs.CodeOf(err))
+	})
+
+	t.Run("PublishFansOutToSubscribers", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		sub := newWebhook(t, b, webhook.ProposalCreated)
+		newWebhook(t, b, webhook.ProposalShared)
+		paused := newWebhook(t, b, webhook.ProposalCreated)
+		paused.IsActive = false
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, paused) })
+		ds := publish(t, b, webhook.ProposalCreated, base)
+		require.Len(t, ds, 2)
+		states := map[string]webhook.DeliveryState{}
+		for _, d := range ds {
+			states[d.WebhookID] = deliveryState(t, b, d.ID)
+		}
+		require.Equal(t, map[string]webhook.DeliveryState{sub.ID: webhook.DeliveryPending, paused.ID: webhook.DeliveryHeld}, states)
+	})
+
+	t.Run("RolledBackPublishLeavesNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		newWebhook(t, b)
+		boom := errors.New("boom")
+		err := b.st.Tx(ctx, func(tx store.Tx) error {
+			_, _, err := delivery.Publish(ctx, tx, b.acct.ID, webhook.ProposalCreated, map[string]int{}, base)
+			require.NoError(t, err)
+			return boom
+		})
+		require.ErrorIs(t, err, boom)
+		require.Empty(t, claim(t, b.st, base.Add(time.Hour), 10))
+	})
+
+	t.Run("ClaimLeasesAndExpiredLeasesAreReclaimed", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		for i := range 3 {
+			publish(t, b, webhook.ProposalCreated, base.Add(time.Duration(i)*time.Second))
+		}
+		require.Empty(t, claim(t, b.st, base.Add(-time.Second), 10), "nothing is due before it happens")
+		cs := claim(t, b.st, base.Add(5*time.Second), 2)
+		require.Len(t, cs, 2)
+		require.Equal(t, w.URL, cs[0].URL)
+		require.Equal(t, w.Secret, cs[0].Secret)
+		require.NotEmpty(t, cs[0].Body)
+		require.True(t, cs[0].CreatedAt.Before(cs[1].CreatedAt), "earliest due first")
+		more := claim(t, b.st, base.Add(5*time.Second), 10)
+		require.Len(t, more, 1, "leased deliveries are not claimed twice")
+		// The lease ends a minute after the claim: a crashed claimer's deliveries come back then.
+		again := claim(t, b.st, base.Add(5*time.Second+time.Minute+time.Millisecond), 10)
+		require.Len(t, again, 3)
+	})
+
+	t.Run("ClaimSkipsExcludedWebhooks", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		slow := newWebhook(t, b, webhook.ProposalCreated)
+		fast := newWebhook(t, b, webhook.ProposalCreated)
+		publish(t, b, webhook.ProposalCreated, base)
+		cs := claim(t, b.st, base.Add(time.Second), 10, slow.ID)
+		require.Len(t, cs, 1)
+		require.Equal(t, fast.ID, cs[0].WebhookID)
+	})
+
+	t.Run("CompleteRetryAndFinish", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		d := publish(t, b, webhook.ProposalCreated, base)[0]
+		now := base.Add(time.Second)
+		c := claim(t, b.st, now, 1)[0]
+		a := complete(t, b.st, c, webhook.DeliveryPending, now, now.Add(30*time.Second))
+		require.Equal(t, webhook.DeliveryPending, deliveryState(t, b, d.ID))
+		require.Empty(t, claim(t, b.st, now.Add(29*time.Second), 1), "not due before the retry delay")
+		c2 := claim(t, b.st, now.Add(31*time.Second), 1)[0]
+		require.Equal(t, 1, c2.Attempts)
+		require.Equal(t, 1, c2.Retries)
+		require.Equal(t, c.Body, c2.Body, "identical bytes on every retry")
+		complete(t, b.st, c2, webhook.DeliverySucceeded, now.Add(32*time.Second), time.Time{})
+		require.Equal(t, webhook.DeliverySucceeded, deliveryState(t, b, d.ID))
+
+		logs, err := b.st.AttemptList(ctx, &store.AttemptListParams{ListParams: store.ListParams{AccountID: b.acct.ID, Limit: 10}, WebhookID: w.ID})
+		require.NoError(t, err)
+		require.Len(t, logs, 2)
+		require.True(t, logs[0].Succeeded, "newest first")
+		require.Equal(t, 2, logs[0].Number)
+		require.Equal(t, a.ID, logs[1].ID)
+		require.Equal(t, c.Body, logs[1].Payload)
+		require.Equal(t, "HTTP 500", logs[1].Error)
+		require.True(t, logs[1].NextAttemptAt.Equal(now.Add(30*time.Second)))
+		require.Equal(t, map[string]string{"webhook-id": c.EventID}, logs[1].RequestHeaders)
+
+		ok := false
+		failedOnly, err := b.st.AttemptList(ctx, &store.AttemptListParams{ListParams: store.ListParams{AccountID: b.acct.ID, Limit: 10},
+			WebhookID: w.ID, Succeeded: &ok})
+		require.NoError(t, err)
+		require.Len(t, failedOnly, 1)
+		none, err := b.st.AttemptList(ctx, &store.AttemptListParams{ListParams: store.ListParams{AccountID: b.acct.ID, Limit: 10},
+			WebhookID: w.ID, EventType: webhook.ProposalShared})
+		require.NoError(t, err)
+		require.Empty(t, none)
+		_, err = b.st.AttemptGet(ctx, "acct_other", w.ID, a.ID)
+		require.Equal(t, errs.NotFound, errs.CodeOf(err))
+	})
+
+	t.Run("LostLeaseLogsButDoesNotMoveTheDelivery", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		newWebhook(t, b)
+		d := publish(t, b, webhook.ProposalCreated, base)[0]
+		stale := claim(t, b.st, base, 1)[0]
+		fresh := claim(t, b.st, base.Add(2*time.Minute), 1)[0] // the first lease expired
+		complete(t, b.st, stale, webhook.DeliveryFailed, base.Add(2*time.Minute), time.Time{})
+		require.Equal(t, webhook.DeliveryPending, deliveryState(t, b, d.ID))
+		complete(t, b.st, fresh, webhook.DeliverySucceeded, base.Add(2*time.Minute), time.Time{})
+		require.Equal(t, webhook.DeliverySucceeded, deliveryState(t, b, d.ID))
+	})
+
+	t.Run("PauseHoldsResumeReleases", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		d1 := publish(t, b, webhook.ProposalCreated, base)[0]
+		w.IsActive = false
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, w) })
+		d2 := publish(t, b, webhook.ProposalCreated, base.Add(time.Second))[0]
+		require.Equal(t, webhook.DeliveryHeld, deliveryState(t, b, d1.ID))
+		require.Equal(t, webhook.DeliveryHeld, deliveryState(t, b, d2.ID))
+		require.Empty(t, claim(t, b.st, base.Add(time.Hour), 10))
+		stats, err := b.st.QueueStats(ctx)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, stats.Depth, int64(2))
+
+		w.IsActive = true
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, w) })
+		cs := claim(t, b.st, base.Add(time.Hour), 10)
+		require.Len(t, cs, 2)
+		require.Equal(t, d1.ID, cs[0].ID, "released oldest first")
+	})
+
+	t.Run("RetryOfPausedWebhookIsHeld", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		d := publish(t, b, webhook.ProposalCreated, base)[0]
+		c := claim(t, b.st, base, 1)[0]
+		w.IsActive = false
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, w) })
+		require.Equal(t, webhook.DeliveryPending, deliveryState(t, b, d.ID), "an attempt in flight finishes")
+		complete(t, b.st, c, webhook.DeliveryPending, base, base.Add(time.Second))
+		require.Equal(t, webhook.DeliveryHeld, deliveryState(t, b, d.ID))
+	})
+
+	t.Run("DeleteCancels", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		d := publish(t, b, webhook.ProposalCreated, base)[0]
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookDelete(ctx, b.acct.ID, w.ID, base) })
+		require.Equal(t, webhook.DeliveryCancelled, deliveryState(t, b, d.ID))
+		require.Empty(t, claim(t, b.st, base.Add(time.Hour), 10))
+		require.Empty(t, publish(t, b, webhook.ProposalCreated, base), "a deleted webhook gets nothing new")
+	})
+
+	t.Run("ResendOnlyFinished", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		newWebhook(t, b)
+		d := publish(t, b, webhook.ProposalCreated, base)[0]
+		err := b.st.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryResend(ctx, b.acct.ID, d.ID, base) })
+		require.Equal(t, errs.Conflict, errs.CodeOf(err))
+		c := claim(t, b.st, base, 1)[0]
+		complete(t, b.st, c, webhook.DeliveryFailed, base, time.Time{})
+		err = b.st.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryResend(ctx, "acct_other", d.ID, base) })
+		require.Equal(t, errs.NotFound, errs.CodeOf(err))
+		tx(t, b.st, func(tx store.Tx) error { return tx.DeliveryResend(ctx, b.acct.ID, d.ID, base.Add(time.Hour)) })
+		c2 := claim(t, b.st, base.Add(time.Hour), 1)[0]
+		require.Equal(t, 0, c2.Retries, "fresh schedule")
+		require.Equal(t, 1, c2.Attempts, "attempt numbers go on counting")
+		require.Equal(t, c.Body, c2.Body)
+	})
+
+	t.Run("ExpireHeldAndPrune", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		old := publish(t, b, webhook.ProposalCreated, base)[0]
+		c := claim(t, b.st, base, 1)[0]
+		complete(t, b.st, c, webhook.DeliverySucceeded, base, time.Time{})
+		w.IsActive = false
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, w) })
+		held := publish(t, b, webhook.ProposalCreated, base.Add(time.Minute))[0]
+		recent := publish(t, b, webhook.ProposalCreated, base.Add(48*time.Hour))[0]
+
+		cutoff, now := base.Add(24*time.Hour), base.Add(72*time.Hour)
+		var n int
+		tx(t, b.st, func(tx store.Tx) error {
+			var err error
+			n, err = tx.DeliveryExpireHeld(ctx, cutoff, now, 10)
+			return err
+		})
+		require.Equal(t, 1, n)
+		require.Equal(t, webhook.DeliveryFailed, deliveryState(t, b, held.ID))
+		require.Equal(t, webhook.DeliveryHeld, deliveryState(t, b, recent.ID))
+		logs, err := b.st.AttemptList(ctx, &store.AttemptListParams{ListParams: store.ListParams{AccountID: b.acct.ID, Limit: 10}, WebhookID: w.ID})
+		require.NoError(t, err)
+		require.Equal(t, "expired while paused", logs[0].Error)
+
+		tx(t, b.st, func(tx store.Tx) error {
+			var err error
+			n, err = tx.AttemptPrune(ctx, cutoff, 10)
+			return err
+		})
+		require.Equal(t, 1, n, "only the old attempt goes")
+		_, err = b.st.DeliveryGet(ctx, b.acct.ID, old.ID)
+		require.Equal(t, errs.NotFound, errs.CodeOf(err), "its finished delivery goes with it")
+	})
+
+	t.Run("SettingsRoundTrip", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		tx(t, b.st, func(tx store.Tx) error {
+			v, err := tx.SettingGet(ctx, "x")
+			require.Equal(t, "", v)
+			require.NoError(t, err)
+			require.NoError(t, tx.SettingSet(ctx, "x", "1"))
+			require.NoError(t, tx.SettingSet(ctx, "x", "2"))
+			v, err = tx.SettingGet(ctx, "x")
+			require.Equal(t, "2", v)
+			return err
+		})
+	})
+
+	t.Run("ConcurrentTransactionsFailAlone", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		var wg sync.WaitGroup
+		results := make([]error, 40)
+		ids := make([]string, 40)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ids[i] = randid.New("wh_")
+				results[i] = b.st.Tx(ctx, func(tx store.Tx) error {
+					w := &webhook.Webhook{ID: ids[i], AccountID: b.acct.ID, Name: "n", URL: "https://x.test", Events: []string{webhook.ProposalCreated},
+						IsActive: true, Secret: webhook.NewSecret(), CreatedAt: base, UpdatedAt: base}
+					if err := tx.WebhookInsert(ctx, w); err != nil {
+						return err
+					}
+					if i%2 == 1 {
+						return fmt.Errorf("caller %d fails", i)
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range results {
+			_, getErr := b.st.WebhookGet(ctx, b.acct.ID, ids[i])
+			if i%2 == 1 {
+				require.Error(t, err)
+				require.Equal(t, errs.NotFound, errs.CodeOf(getErr), "a failed caller's writes are rolled back")
+			} else {
+				require.NoError(t, err)
+				require.NoError(t, getErr, "other callers' writes commit")
+			}
+		}
+	})
+}
