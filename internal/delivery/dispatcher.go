@@ -132,6 +132,10 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	defer close(d.claimerDone)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var due <-chan struct{} // nil (never ready) unless the store wakes us across processes
+	if w, ok := d.Store.(store.Waker); ok {
+		due = w.DeliveriesDue()
+	}
 	for {
 		full := d.claimOnce(ctx)
 		if full {
@@ -142,6 +146,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
+		case <-due:
 		case <-timer.C:
 		}
 	}

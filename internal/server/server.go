@@ -136,7 +136,8 @@ type Service struct {
 	Registry   *prometheus.Registry
 	cfg        *Config
 	log        *slog.Logger
-	maintainer *delivery.Maintainer
+	// Maintainer expires held deliveries and prunes old logs.
+	Maintainer *delivery.Maintainer
 	stopMaint  context.CancelFunc
 	maintDone  chan struct{}
 }
@@ -155,7 +156,7 @@ func New(cfg *Config, st store.Store, log *slog.Logger) *Service {
 	a := &app.App{Store: st, Sender: sender, Metrics: metrics, BaseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		AllowPrivateTargets: cfg.AllowPrivateTargets, LeaseDuration: timeout + delivery.LeaseMargin, Notify: d.Notify}
 	return &Service{Store: st, App: a, Dispatcher: d, Registry: reg, cfg: cfg, log: log,
-		maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log}}
+		Maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log}}
 }
 
 func cmpOr[T comparable](v, def T) T {
@@ -199,7 +200,7 @@ func (s *Service) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopMaint = cancel
 	s.maintDone = make(chan struct{})
-	go func() { defer close(s.maintDone); s.maintainer.Run(ctx) }()
+	go func() { defer close(s.maintDone); s.Maintainer.Run(ctx) }()
 }
 
 // Stop stops claiming, lets in-flight attempts finish (each within the delivery timeout), writes their

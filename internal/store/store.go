@@ -82,6 +82,14 @@ type Tx interface {
 	SettingSet(ctx context.Context, name, value string) error
 }
 
+// Waker is implemented by stores that tell every process when deliveries may have become due, so idle
+// dispatchers in other processes wake at once instead of at their next poll (PostgreSQL:
+// LISTEN/NOTIFY, sent by the transactions that insert, resend or release deliveries).
+type Waker interface {
+	// DeliveriesDue receives a value soon after such a transaction commits, in any process.
+	DeliveriesDue() <-chan struct{}
+}
+
 // ListParams selects one page of an account's objects, newest first. After is the id of the last
 // object of the previous page ("" for the first page).
 type ListParams struct {

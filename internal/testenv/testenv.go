@@ -13,13 +13,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/server"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/webhook"
 )
 
 // Env is a running service.
@@ -227,4 +232,46 @@ func (r *Receiver) All() []Received {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Received(nil), r.all...)
+}
+
+// AccountID returns the account of an API key.
+func (e *Env) AccountID(key string) string {
+	e.t.Helper()
+	acct, err := e.Service.App.Authenticate(context.Background(), key)
+	require.NoError(e.t, err)
+	return acct.ID
+}
+
+// Publish publishes an event for the account of key through the delivery engine's Go API, in its own
+// transaction, and wakes the dispatcher.
+func (e *Env) Publish(key, eventType string, data any) *webhook.Event {
+	e.t.Helper()
+	ctx := context.Background()
+	var ev *webhook.Event
+	require.NoError(e.t, e.Service.Store.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		ev, _, err = delivery.Publish(ctx, tx, e.AccountID(key), eventType, data, time.Now())
+		return err
+	}))
+	e.Service.Dispatcher.Notify()
+	return ev
+}
+
+// Metric returns the value of a sample of /metrics, e.g. `quikly_deliveries_total{outcome="failed"}`;
+// 0 when absent.
+func (e *Env) Metric(sample string) float64 {
+	e.t.Helper()
+	res, err := http.Get(e.URL + "/metrics")
+	require.NoError(e.t, err)
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	require.NoError(e.t, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(e.t, err)
+			return f
+		}
+	}
+	return 0
 }

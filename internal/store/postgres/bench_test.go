@@ -1,0 +1,75 @@
+package postgres_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quikly/webhooks/internal/randid"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/postgres"
+	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+// BenchmarkClaimComplete measures the queue's hot path: claim a batch of due deliveries in one
+// transaction, then log their attempts and finish them in another, against a backlog.
+func BenchmarkClaimComplete(b *testing.B) {
+	const batch = 128
+	ctx := b.Context()
+	db, err := postgres.Open(ctx, pgtest.NewDatabase(b), postgres.Options{MaxConns: 4})
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	var acctID string
+	w := &webhook.Webhook{ID: randid.New("wh_"), Name: "CRM", URL: "https://example.com/hook",
+		Events: []string{webhook.ProposalCreated}, IsActive: true, Secret: webhook.NewSecret(), CreatedAt: base, UpdatedAt: base}
+	require.NoError(b, db.Tx(ctx, func(tx store.Tx) error {
+		a, err := tx.AccountGetOrCreate(ctx, "acme", base)
+		if err != nil {
+			return err
+		}
+		acctID, w.AccountID = a.ID, a.ID
+		return tx.WebhookInsert(ctx, w)
+	}))
+	// The backlog: b.N batches, inserted 1,000 at a time.
+	body := make([]byte, 1024)
+	total := b.N * batch
+	for done := 0; done < total; {
+		n := min(1000, total-done)
+		e := &webhook.Event{ID: randid.New("evt_"), AccountID: acctID, Type: webhook.ProposalCreated, OccurredAt: base}
+		ds := make([]*webhook.Delivery, n)
+		for i := range ds {
+			ds[i] = &webhook.Delivery{ID: randid.New("dlv_"), AccountID: acctID, WebhookID: w.ID, EventID: e.ID,
+				EventType: e.Type, Body: body, State: webhook.DeliveryPending, NextAttemptAt: base.Add(time.Duration(done+i) * time.Millisecond), CreatedAt: base}
+		}
+		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error {
+			if err := tx.EventInsert(ctx, e); err != nil {
+				return err
+			}
+			return tx.DeliveryInsert(ctx, ds)
+		}))
+		done += n
+	}
+	now := base.Add(time.Duration(total) * time.Millisecond)
+	headers := map[string]string{"Content-Type": "application/json", "webhook-id": "evt_x", "X-Quikly-Signature": "abc"}
+	b.ResetTimer()
+	for range b.N {
+		var cs []*store.ClaimedDelivery
+		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error {
+			var err error
+			cs, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: batch})
+			return err
+		}))
+		require.Len(b, cs, batch)
+		outcomes := make([]*store.DeliveryOutcome, len(cs))
+		for i, c := range cs {
+			a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: c.ID, WebhookID: c.WebhookID, AccountID: c.AccountID,
+				EventID: c.EventID, EventType: c.EventType, Number: 1, Succeeded: true, StatusCode: 200,
+				ResponseBody: "ok", ResponseTime: time.Millisecond, RequestHeaders: headers, CreatedAt: now}
+			outcomes[i] = &store.DeliveryOutcome{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliverySucceeded}
+		}
+		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, outcomes) }))
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "deliveries/s")
+}

@@ -1,0 +1,266 @@
+// Package postgres is the scale-out store: PostgreSQL through pgx (github.com/jackc/pgx/v5) and its
+// pgxpool. Every Tx is a real database transaction, so transactions of many goroutines, processes and
+// machines run side by side; workers share the delivery queue with SELECT … FOR UPDATE SKIP LOCKED,
+// and LISTEN/NOTIFY wakes idle dispatchers in every process when deliveries become due.
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/quikly/webhooks/internal/secretbox"
+	"github.com/quikly/webhooks/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+var (
+	_ store.Store = (*DB)(nil)
+	_ store.Waker = (*DB)(nil)
+)
+
+// Defaults of Options.
+const (
+	// MaxConnsDefault leaves room for API requests, the dispatcher's claim and outcome transactions
+	// and the maintenance sweeps of one process at once.
+	MaxConnsDefault int32 = 10
+	// ApplicationNameDefault is what pg_stat_activity shows for our connections.
+	ApplicationNameDefault = "quikly"
+	// ConnectTimeoutDefault bounds one connection attempt when the URL sets no connect_timeout, so
+	// a database that is unreachable (rather than refusing) fails a request instead of hanging it.
+	ConnectTimeoutDefault = 10 * time.Second
+)
+
+// Timeouts of the statements that end a transaction. They run without the caller's context: once
+// fn has returned nil the caller must learn whether the commit happened, so a request cancelled at
+// that moment still commits rather than leaving the outcome unknown.
+const (
+	commitTimeout   = 30 * time.Second
+	rollbackTimeout = 5 * time.Second
+)
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// Box seals signing secrets at rest; nil stores them in clear.
+	Box *secretbox.Box
+	// MaxConns caps the connection pool. Defaults to MaxConnsDefault; a pool_max_conns in the URL
+	// is used when MaxConns is zero.
+	MaxConns int32
+	// ApplicationName is reported to PostgreSQL (pg_stat_activity). Defaults to
+	// ApplicationNameDefault, or to the URL's application_name when it has one.
+	ApplicationName string
+	// Logger hears about the listening connection's outages. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is a PostgreSQL database. Safe for concurrent use; Close it once when done.
+type DB struct {
+	*queries // reads outside a transaction, on the pool
+
+	pool     *pgxpool.Pool
+	box      *secretbox.Box
+	maxConns int
+
+	listener  *listener
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+// errClosed is what a closed DB answers.
+var errClosed = errors.New("database closed")
+
+// Open connects to the PostgreSQL database at url (postgres://…), checks that it answers and
+// applies the migrations. Processes that start together may all call Open: an advisory lock lets
+// one of them migrate while the others wait.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx redacts the password in its parse errors.
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	switch {
+	case opts.MaxConns > 0:
+		cfg.MaxConns = opts.MaxConns
+	case !hasParam(url, "pool_max_conns"):
+		cfg.MaxConns = MaxConnsDefault
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	if opts.ApplicationName != "" {
+		params["application_name"] = opts.ApplicationName
+	} else if params["application_name"] == "" {
+		params["application_name"] = ApplicationNameDefault
+	}
+	// An accepted event must survive power loss (SPEC §5). on is PostgreSQL's default, but a
+	// database, role or URL may have lowered it; the startup parameter overrides all of those.
+	params["synchronous_commit"] = "on"
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = ConnectTimeoutDefault
+	}
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db := &DB{
+		queries:  &queries{q: pool, box: opts.Box},
+		pool:     pool,
+		box:      opts.Box,
+		maxConns: int(cfg.MaxConns),
+	}
+	db.listener = newListener(cfg.ConnConfig.Copy(), cmp.Or(opts.Logger, slog.Default()))
+	if err := db.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// hasParam reports whether the connection string sets name, in URL (?name=) or key=value form.
+func hasParam(connString, name string) bool {
+	c, err := pgconn.ParseConfig(connString)
+	if err != nil {
+		return false
+	}
+	_, ok := c.RuntimeParams[name]
+	return ok
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	// Several processes may start at once against a new database: the session lock (an advisory
+	// lock, which PostgreSQL scopes to the database) lets one migrate while the others wait, probing
+	// every second for up to five minutes.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool) // closing it leaves the pool open
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// Tx runs fn in a read-committed transaction and commits when fn returns nil; the commit is durable
+// (synchronous_commit=on) before Tx returns. Transactions of concurrent callers run concurrently. A
+// panic in fn rolls the transaction back and goes on up to the caller.
+func (db *DB) Tx(ctx context.Context, fn func(store.Tx) error) error {
+	tx, err := db.begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			// A rollback that fails closes the connection, which ends the transaction just the same.
+			_ = tx.Rollback(rctx)
+			cancel()
+		}
+	}()
+	if err := fn(&queries{q: tx, box: db.box}); err != nil {
+		return err
+	}
+	done = true
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", interpretError(err))
+	}
+	return nil
+}
+
+// begin starts a transaction. BEGIN changes nothing, so it is retried on another connection when
+// it fails on one that the server has dropped (a restart, pg_terminate_backend): the pool notices a
+// dead idle connection only when it was idle for over a second. It gives up at once when no new
+// connection can be made, so an outage fails fast.
+func (db *DB) begin(ctx context.Context) (pgx.Tx, error) {
+	if db.closed.Load() {
+		return nil, errClosed
+	}
+	var err error
+	for range db.maxConns + 1 {
+		var tx pgx.Tx
+		if tx, err = db.pool.BeginTx(ctx, pgx.TxOptions{}); err == nil {
+			return tx, nil
+		}
+		if !retryOnAnotherConn(ctx, err) {
+			break
+		}
+	}
+	return nil, interpretError(err)
+}
+
+// retryOnAnotherConn reports whether a statement that changes nothing (BEGIN, a ping) should be tried
+// again after err: yes when an established connection failed, no when the context ended or a new
+// connection could not be made (the database is down: say so now).
+func retryOnAnotherConn(ctx context.Context, err error) bool {
+	var connectErr *pgconn.ConnectError
+	switch {
+	case ctx.Err() != nil, errors.As(err, &connectErr):
+		return false
+	}
+	return true
+}
+
+// Ping reports whether the database answers. It fails while the database is down; a connection that
+// the server dropped before it came back does not make it fail.
+func (db *DB) Ping(ctx context.Context) error {
+	err := errClosed
+	for i := 0; i <= db.maxConns && !db.closed.Load(); i++ {
+		if err = db.pool.Ping(ctx); err == nil || !retryOnAnotherConn(ctx, err) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// DeliveriesDue receives a value soon after a transaction that may have made deliveries due commits,
+// in this or any other process on the same database, and once each time the listening connection
+// (re)connects, since notifications sent while it was away are lost. The first call opens that
+// connection, outside the pool; it reconnects with backoff on its own.
+func (db *DB) DeliveriesDue() <-chan struct{} {
+	return db.listener.start()
+}
+
+// Close stops the listener and closes the pool, waiting for connections in use to be released.
+// Calling it again does nothing.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.closed.Store(true)
+		db.listener.stop()
+		db.pool.Close()
+	})
+	return nil
+}

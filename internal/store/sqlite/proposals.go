@@ -1,0 +1,197 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/proposal"
+	"github.com/quikly/webhooks/internal/store"
+)
+
+// --- proposals ---
+
+// lineItemRow is a line item as the line_items JSON column holds it. The price is in minor units,
+// an integer, so it never passes through a float on its way in or out.
+type lineItemRow struct {
+	Description    string `json:"description"`
+	Quantity       int64  `json:"quantity"`
+	UnitPriceMinor int64  `json:"unit_price_minor"`
+}
+
+const proposalCols = `id, account_id, name, client_name, client_email, requirements, currency, line_items,
+	status, share_token, responded_at, revision_comment, created_at, updated_at`
+
+// nullText stores "" as NULL: optional text columns hold NULL for "none", and share_token must,
+// because its UNIQUE index lets many NULLs through but not many "".
+func nullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func encodeLineItems(items []proposal.LineItem) string {
+	rows := make([]lineItemRow, len(items))
+	for i, li := range items {
+		rows[i] = lineItemRow{Description: li.Description, Quantity: li.Quantity, UnitPriceMinor: int64(li.UnitPrice)}
+	}
+	b, _ := json.Marshal(rows) // strings and integers always encode
+	return string(b)
+}
+
+func scanProposal(row interface{ Scan(...any) error }) (*proposal.Proposal, error) {
+	var p proposal.Proposal
+	var email, reqs, token, comment sql.NullString
+	var items, status string
+	var responded sql.NullInt64
+	var created, updated int64
+	if err := row.Scan(&p.ID, &p.AccountID, &p.Name, &p.ClientName, &email, &reqs, &p.Currency, &items,
+		&status, &token, &responded, &comment, &created, &updated); err != nil {
+		return nil, interpretError(err)
+	}
+	var rows []lineItemRow
+	if err := json.Unmarshal([]byte(items), &rows); err != nil {
+		return nil, fmt.Errorf("proposal %s: line items: %w", p.ID, err)
+	}
+	p.LineItems = make([]proposal.LineItem, len(rows))
+	for i, r := range rows {
+		p.LineItems[i] = proposal.LineItem{Description: r.Description, Quantity: r.Quantity, UnitPrice: proposal.Money(r.UnitPriceMinor)}
+	}
+	p.ClientEmail, p.Requirements, p.ShareToken, p.RevisionComment = email.String, reqs.String, token.String, comment.String
+	p.Status = proposal.Status(status)
+	p.RespondedAt, p.CreatedAt, p.UpdatedAt = fromMS(responded.Int64), fromMS(created), fromMS(updated)
+	return &p, nil
+}
+
+func (q *queries) ProposalGet(ctx context.Context, accountID, id string) (*proposal.Proposal, error) {
+	return scanProposal(q.q.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals
+		WHERE id = ? AND account_id = ?`, id, accountID))
+}
+
+// ProposalGetForUpdate needs no lock: the transaction runs on the single writer connection, so no
+// other writer can change the row before it commits.
+func (q *queries) ProposalGetForUpdate(ctx context.Context, accountID, id string) (*proposal.Proposal, error) {
+	return q.ProposalGet(ctx, accountID, id)
+}
+
+func (q *queries) ProposalGetByShareToken(ctx context.Context, token string) (*proposal.Proposal, error) {
+	if token == "" {
+		return nil, errs.ErrNotFound // "" is the absence of a token, never a token
+	}
+	return scanProposal(q.q.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals
+		WHERE share_token = ?`, token))
+}
+
+// ProposalGetByShareTokenForUpdate needs no lock, as ProposalGetForUpdate.
+func (q *queries) ProposalGetByShareTokenForUpdate(ctx context.Context, token string) (*proposal.Proposal, error) {
+	return q.ProposalGetByShareToken(ctx, token)
+}
+
+func (q *queries) ProposalList(ctx context.Context, p *store.ListParams) ([]*proposal.Proposal, error) {
+	after, err := q.afterSeq(ctx, "proposals", p, "")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.q.QueryContext(ctx, `SELECT `+proposalCols+` FROM proposals
+		WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, p.AccountID, after, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list proposals: %w", err)
+	}
+	return collect(rows, scanProposal)
+}
+
+func (q *queries) ProposalInsert(ctx context.Context, p *proposal.Proposal) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO proposals (`+proposalCols+`, total_minor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.AccountID, p.Name, p.ClientName, nullText(p.ClientEmail), nullText(p.Requirements), p.Currency,
+		encodeLineItems(p.LineItems), string(p.Status), nullText(p.ShareToken), nullMS(p.RespondedAt),
+		nullText(p.RevisionComment), ms(p.CreatedAt), ms(p.UpdatedAt), int64(p.Total()))
+	if err != nil {
+		return fmt.Errorf("insert proposal: %w", interpretError(err))
+	}
+	return nil
+}
+
+func (q *queries) ProposalUpdate(ctx context.Context, p *proposal.Proposal) error {
+	res, err := q.q.ExecContext(ctx, `UPDATE proposals SET name = ?, client_name = ?, client_email = ?,
+		requirements = ?, currency = ?, line_items = ?, total_minor = ?, status = ?, share_token = ?,
+		responded_at = ?, revision_comment = ?, updated_at = ?
+		WHERE id = ? AND account_id = ?`,
+		p.Name, p.ClientName, nullText(p.ClientEmail), nullText(p.Requirements), p.Currency,
+		encodeLineItems(p.LineItems), int64(p.Total()), string(p.Status), nullText(p.ShareToken),
+		nullMS(p.RespondedAt), nullText(p.RevisionComment), ms(p.UpdatedAt), p.ID, p.AccountID)
+	if err != nil {
+		return fmt.Errorf("update proposal: %w", interpretError(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.ErrNotFound
+	}
+	return nil
+}
+
+// --- lead sessions ---
+
+const leadSessionCols = `id, account_id, channel, channel_id, client_name, brief, status, created_at, updated_at`
+
+func scanLeadSession(row interface{ Scan(...any) error }) (*proposal.LeadSession, error) {
+	var l proposal.LeadSession
+	var channel, status string
+	var created, updated int64
+	if err := row.Scan(&l.ID, &l.AccountID, &channel, &l.ChannelID, &l.ClientName, &l.Brief, &status,
+		&created, &updated); err != nil {
+		return nil, interpretError(err)
+	}
+	l.Channel, l.Status = proposal.Channel(channel), proposal.LeadStatus(status)
+	l.CreatedAt, l.UpdatedAt = fromMS(created), fromMS(updated)
+	return &l, nil
+}
+
+func (q *queries) LeadSessionGet(ctx context.Context, accountID, id string) (*proposal.LeadSession, error) {
+	return scanLeadSession(q.q.QueryRowContext(ctx, `SELECT `+leadSessionCols+` FROM lead_sessions
+		WHERE id = ? AND account_id = ?`, id, accountID))
+}
+
+// LeadSessionGetForUpdate needs no lock, as ProposalGetForUpdate.
+func (q *queries) LeadSessionGetForUpdate(ctx context.Context, accountID, id string) (*proposal.LeadSession, error) {
+	return q.LeadSessionGet(ctx, accountID, id)
+}
+
+func (q *queries) LeadSessionList(ctx context.Context, p *store.ListParams) ([]*proposal.LeadSession, error) {
+	after, err := q.afterSeq(ctx, "lead_sessions", p, "")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.q.QueryContext(ctx, `SELECT `+leadSessionCols+` FROM lead_sessions
+		WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, p.AccountID, after, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list lead sessions: %w", err)
+	}
+	return collect(rows, scanLeadSession)
+}
+
+func (q *queries) LeadSessionInsert(ctx context.Context, l *proposal.LeadSession) error {
+	_, err := q.q.ExecContext(ctx, `INSERT INTO lead_sessions (`+leadSessionCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		l.ID, l.AccountID, string(l.Channel), l.ChannelID, l.ClientName, l.Brief, string(l.Status),
+		ms(l.CreatedAt), ms(l.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("insert lead session: %w", interpretError(err))
+	}
+	return nil
+}
+
+func (q *queries) LeadSessionUpdate(ctx context.Context, l *proposal.LeadSession) error {
+	res, err := q.q.ExecContext(ctx, `UPDATE lead_sessions SET client_name = ?, brief = ?, status = ?, updated_at = ?
+		WHERE id = ? AND account_id = ?`,
+		l.ClientName, l.Brief, string(l.Status), ms(l.UpdatedAt), l.ID, l.AccountID)
+	if err != nil {
+		return fmt.Errorf("update lead session: %w", interpretError(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.ErrNotFound
+	}
+	return nil
+}
