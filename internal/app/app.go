@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/quikly/webhooks/internal/account"
@@ -33,6 +34,10 @@ type App struct {
 	Notify func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// beforeCommitHook is the test hook of SetBeforeCommitHook; atomic because tests set it while
+	// requests run.
+	beforeCommitHook atomic.Pointer[func(ctx context.Context, eventType string) error]
 }
 
 func (a *App) notify() {

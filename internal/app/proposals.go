@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/quikly/webhooks/internal/delivery"
@@ -17,29 +16,23 @@ import (
 // deliveries) commit together or not at all, and the event's data is rendered from the very object
 // that was written, so it always matches the stored row.
 
-// beforeCommitHooks holds the hooks installed by SetBeforeCommitHook, by App.
-var beforeCommitHooks sync.Map // *App → func(ctx context.Context, eventType string) error
-
 // SetBeforeCommitHook makes every proposal and lead session transaction of a that publishes an event
 // call fn after the domain write and the publish, just before the commit; an error from fn fails the
 // use case and rolls the whole transaction back. It returns a function that removes the hook.
 //
-// Test-only: it exists so end-to-end tests can simulate a failure at the last moment of a
-// transaction (after the row and the event were written) and check that neither survives. It is
-// keyed by App, so parallel tests with their own App do not see each other's hooks. Production code
-// never calls it. (A field on App would be the natural home; this keeps app.go untouched.)
+// Test-only: end-to-end tests simulate a failure at the last moment of a transaction (after the row
+// and the event were written) and check that neither survives.
 func SetBeforeCommitHook(a *App, fn func(ctx context.Context, eventType string) error) (remove func()) {
-	beforeCommitHooks.Store(a, fn)
-	return func() { beforeCommitHooks.Delete(a) }
+	a.beforeCommitHook.Store(&fn)
+	return func() { a.beforeCommitHook.Store(nil) }
 }
 
 // beforeCommit runs the test hook of a, if any.
 func (a *App) beforeCommit(ctx context.Context, eventType string) error {
-	fn, ok := beforeCommitHooks.Load(a)
-	if !ok {
-		return nil
+	if fn := a.beforeCommitHook.Load(); fn != nil {
+		return (*fn)(ctx, eventType)
 	}
-	return fn.(func(context.Context, string) error)(ctx, eventType)
+	return nil
 }
 
 // publish writes the event of eventType with data in tx and runs the before-commit hook. It reports

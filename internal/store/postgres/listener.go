@@ -36,6 +36,11 @@ type listener struct {
 	cfg *pgx.ConnConfig
 	log *slog.Logger
 	due chan struct{} // buffered(1): wakes coalesce, a sender never blocks
+	// idleCheck is listenIdleCheck; tests shorten it.
+	idleCheck time.Duration
+	// Test signals, nil outside tests: onListen after each LISTEN, onPing after each idle ping
+	// that succeeded.
+	onListen, onPing func()
 
 	startOnce sync.Once
 	ctx       context.Context
@@ -43,10 +48,14 @@ type listener struct {
 	done      chan struct{}
 }
 
+// newListener returns a listener that connects with cfg and logs to log (nil: slog.Default()).
 func newListener(cfg *pgx.ConnConfig, log *slog.Logger) *listener {
+	if log == nil {
+		log = slog.Default()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &listener{cfg: cfg, log: log, due: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
-		done: make(chan struct{})}
+	return &listener{cfg: cfg, log: log, due: make(chan struct{}, 1), idleCheck: listenIdleCheck,
+		ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // start starts listening unless it already did (or was stopped) and returns the wake channel.
@@ -115,11 +124,14 @@ func (l *listener) listen(failing bool) (listened bool, err error) {
 	if failing {
 		l.log.Info("postgres: listening for due deliveries again")
 	}
+	if l.onListen != nil {
+		l.onListen()
+	}
 	// Notifications sent while no connection listened are lost: whatever they announced may be due
 	// now, so look.
 	l.wake()
 	for {
-		ctx, cancel := context.WithTimeout(l.ctx, listenIdleCheck)
+		ctx, cancel := context.WithTimeout(l.ctx, l.idleCheck)
 		_, err := conn.WaitForNotification(ctx)
 		cancel()
 		switch {
@@ -134,6 +146,9 @@ func (l *listener) listen(failing bool) (listened bool, err error) {
 			cancel()
 			if err != nil {
 				return true, err
+			}
+			if l.onPing != nil {
+				l.onPing()
 			}
 		default:
 			return true, err

@@ -5,7 +5,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -123,8 +122,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		box:      opts.Box,
 		maxConns: int(cfg.MaxConns),
 	}
-	db.listener = newListener(cfg.ConnConfig.Copy(), cmp.Or(opts.Logger, slog.Default()))
-	if err := db.Ping(ctx); err != nil {
+	db.listener = newListener(cfg.ConnConfig.Copy(), opts.Logger)
+	if err := db.ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
@@ -234,16 +233,20 @@ func retryOnAnotherConn(ctx context.Context, err error) bool {
 // Ping reports whether the database answers. It fails while the database is down; a connection that
 // the server dropped before it came back does not make it fail.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) ping(ctx context.Context) error {
 	err := errClosed
 	for i := 0; i <= db.maxConns && !db.closed.Load(); i++ {
 		if err = db.pool.Ping(ctx); err == nil || !retryOnAnotherConn(ctx, err) {
 			break
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
-	}
-	return nil
+	return err
 }
 
 // DeliveriesDue receives a value soon after a transaction that may have made deliveries due commits,

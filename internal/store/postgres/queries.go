@@ -279,8 +279,11 @@ func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now t
 	if tag.RowsAffected() == 0 {
 		return errs.ErrNotFound
 	}
+	// Locked in id order, as DeliveryComplete locks, so the two cannot deadlock over deliveries in
+	// flight.
 	_, err = q.q.Exec(ctx, `UPDATE deliveries SET state = 'cancelled', locked_until = NULL, updated_at = $1
-		WHERE webhook_id = $2 AND state IN ('pending', 'held')`, ms(now), id)
+		WHERE seq IN (SELECT seq FROM deliveries WHERE webhook_id = $2 AND state IN ('pending', 'held')
+			ORDER BY id FOR UPDATE)`, ms(now), id)
 	if err != nil {
 		return fmt.Errorf("cancel deliveries: %w", err)
 	}
@@ -501,8 +504,8 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 	for i, o := range outcomes {
 		as[i] = o.Attempt
 	}
-	// Rows are updated in id order, so two batches that share a delivery (a lease lost and re-claimed
-	// in another process) lock in the same order and cannot deadlock.
+	// The update walks the outcomes in delivery id order (a nested loop over the sorted arrays), the
+	// order WebhookDelete locks in, so cancelling a webhook while its attempts finish cannot deadlock.
 	sorted := slices.Clone(outcomes)
 	slices.SortFunc(sorted, func(a, b *store.DeliveryOutcome) int { return cmp.Compare(a.Attempt.DeliveryID, b.Attempt.DeliveryID) })
 	ids, states := make([]string, n), make([]string, n)
