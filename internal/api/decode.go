@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,8 +16,10 @@ import (
 
 // decode reads the request body, a JSON object, into dst (a struct of pointer fields, nil meaning
 // "left out"). A missing body decodes as {}. It tells apart bodies that do not parse (invalid_json)
-// from bodies of the wrong shape (validation_failed naming the field).
-func decode(w http.ResponseWriter, r *http.Request, dst any) error {
+// from bodies of the wrong shape (validation_failed naming the field). null is refused, except for
+// the clearable fields, where it means "none" and decodes as "" (so a client may send back the null
+// it read).
+func decode(w http.ResponseWriter, r *http.Request, dst any, clearable ...string) error {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
@@ -38,10 +41,18 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return errs.Field("body", "must be a JSON object")
 	}
+	cleared := false
 	for name, v := range fields {
-		if string(v) == "null" {
+		switch {
+		case string(v) != "null":
+		case slices.Contains(clearable, name):
+			fields[name], cleared = json.RawMessage(`""`), true
+		default:
 			return errs.Field(name, "must not be null")
 		}
+	}
+	if cleared {
+		data, _ = json.Marshal(fields) // re-encoding parsed JSON cannot fail
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

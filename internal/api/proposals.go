@@ -179,7 +179,7 @@ func deref(s *string) string {
 // handleProposalCreate handles "POST /proposals".
 func (h *Handler) handleProposalCreate(w http.ResponseWriter, r *http.Request) {
 	var in proposalInputJSON
-	if err := decode(w, r, &in); err != nil {
+	if err := decode(w, r, &in, "client_email", "requirements"); err != nil {
 		h.error(w, r, err)
 		return
 	}
@@ -230,7 +230,7 @@ func (h *Handler) handleProposalUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in proposalInputJSON
-	if err := decode(w, r, &in); err != nil {
+	if err := decode(w, r, &in, "client_email", "requirements"); err != nil {
 		h.error(w, r, err)
 		return
 	}

@@ -15,8 +15,8 @@ const (
 	maintenanceBatch           = 1000
 )
 
-// Maintainer drops held deliveries older than the retention ("expired while paused") and prunes
-// attempts older than it, in batches, so no statement holds the writer long. Every process may run
+// Maintainer drops held deliveries older than the retention ("expired while paused"), prunes
+// attempts older than it and deletes expired web console sessions, in batches, so no statement holds the writer long. Every process may run
 // one at once: each batch is an idempotent statement over whatever is old.
 type Maintainer struct {
 	Store     store.Store
@@ -65,6 +65,7 @@ func (m *Maintainer) RunOnce(ctx context.Context) error {
 	for _, step := range []func(tx store.Tx) (int, error){
 		func(tx store.Tx) (int, error) { return tx.DeliveryExpireHeld(ctx, cutoff, now, maintenanceBatch) },
 		func(tx store.Tx) (int, error) { return tx.AttemptPrune(ctx, cutoff, maintenanceBatch) },
+		func(tx store.Tx) (int, error) { return tx.SessionDeleteExpired(ctx, now, maintenanceBatch) },
 	} {
 		for {
 			var n int
