@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of Quikly Webhooks on a fresh machine: installs what is missing
-# (Chromium for the browser tests), makes sure PostgreSQL is up, then vet, gofmt and go test -race.
+# (Chromium for the browser tests), makes sure PostgreSQL is up, then vet, gofmt and go test -race;
+# the end-to-end suites run twice, on SQLite and on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +25,5 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
+echo "== end-to-end tests again on PostgreSQL"
+QUIKLY_TEST_BACKEND=postgres go test -race -count=1 -timeout 20m ./internal/e2e/ ./internal/ui/

@@ -164,7 +164,7 @@ func (s *serveCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	cfg.Addr, cfg.BaseURL, cfg.RateLimit = s.Addr, s.BaseURL, s.RateLimit
+	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
 	if s.RateLimit == 0 {
 		cfg.RateLimit = -1
 	}
@@ -190,7 +190,27 @@ func (w *workerCmd) Run(e *env) error {
 	if _, ok := sqlite.PathFromURL(w.Database); ok {
 		return errors.New("quikly worker is for PostgreSQL scale-out; on SQLite, quikly serve already delivers")
 	}
-	return errors.New("PostgreSQL is not supported by this build yet")
+	cfg, err := w.config(w.dbFlags)
+	if err != nil {
+		return err
+	}
+	cfg.ApplicationName = "quikly-worker"
+	st, err := server.OpenStore(e.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", w.WorkerAddr)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("listen on %s: %w", w.WorkerAddr, err)
+	}
+	svc := server.New(cfg, st, e.log)
+	e.log.Info("quikly worker delivering", "addr", ln.Addr().String(), "database", server.RedactURL(cfg.DatabaseURL),
+		"version", server.UserAgent())
+	if e.listening != nil {
+		e.listening(ln.Addr().String())
+	}
+	return svc.Run(e.ctx, ln, svc.OpsHandler())
 }
 
 func (m *migrateCmd) Run(e *env) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/secretbox"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/postgres"
 	"github.com/quikly/webhooks/internal/store/sqlite"
 	"github.com/quikly/webhooks/internal/ui"
 )
@@ -60,6 +61,8 @@ type Config struct {
 	// Workers and PerWebhook size the dispatcher; zero means the defaults.
 	Workers    int
 	PerWebhook int
+	// ApplicationName names the process's PostgreSQL connections ("" for the driver's default).
+	ApplicationName string
 }
 
 // OpenStore opens the database named by cfg.DatabaseURL, migrates it and checks the encryption key
@@ -80,8 +83,12 @@ func OpenStore(ctx context.Context, cfg *Config) (store.Store, error) {
 			return nil, err
 		}
 		st = db
-	case strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
-		return nil, errors.New("PostgreSQL is not supported by this build yet; use sqlite:PATH")
+	case IsPostgres(cfg.DatabaseURL):
+		db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Box: box, ApplicationName: cfg.ApplicationName})
+		if err != nil {
+			return nil, fmt.Errorf("postgres %s: %w", RedactURL(cfg.DatabaseURL), err)
+		}
+		st = db
 	default:
 		return nil, fmt.Errorf("database URL %q: use sqlite:PATH or postgres://…", RedactURL(cfg.DatabaseURL))
 	}
@@ -117,6 +124,11 @@ func checkEncryptionKey(ctx context.Context, st store.Store, box *secretbox.Box)
 		}
 		return nil
 	})
+}
+
+// IsPostgres reports whether a database URL names PostgreSQL.
+func IsPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
 // RedactURL hides a password in a database URL.
@@ -173,6 +185,13 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle(api.Prefix+"/", api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}))
 	mux.Handle("/p/", ui.NewSharePages(s.App, s.log))
 	mux.Handle("/", ui.NewConsole(s.App, s.log))
+	s.addOps(mux)
+	return mux
+}
+
+// OpsHandler returns the handler of a delivery-only process: /healthz, /readyz and /metrics.
+func (s *Service) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
 	s.addOps(mux)
 	return mux
 }

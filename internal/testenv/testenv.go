@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/server"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -61,7 +63,7 @@ func Start(t *testing.T, o Options) *Env {
 		o.DeliveryTimeout = 2 * time.Second
 	}
 	cfg := &server.Config{
-		DatabaseURL:         "sqlite:" + filepath.Join(t.TempDir(), "quikly.db"),
+		DatabaseURL:         DatabaseURL(t),
 		RetrySchedule:       o.RetrySchedule,
 		DeliveryTimeout:     o.DeliveryTimeout,
 		AllowPrivateTargets: !o.DisallowPrivate,
@@ -89,6 +91,19 @@ func Start(t *testing.T, o Options) *Env {
 	e := &Env{t: t, Service: svc, URL: srv.URL}
 	e.Key = e.NewKey("acme")
 	return e
+}
+
+// BackendEnv names the variable that picks the store of end-to-end tests: "postgres" runs them on a
+// fresh PostgreSQL database of QUIKLY_TEST_DATABASE_URL; anything else on a SQLite file.
+const BackendEnv = "QUIKLY_TEST_BACKEND"
+
+// DatabaseURL returns the URL of a fresh, empty database for one test, on the backend BackendEnv picks.
+func DatabaseURL(t *testing.T) string {
+	t.Helper()
+	if os.Getenv(BackendEnv) == "postgres" {
+		return pgtest.NewDatabase(t)
+	}
+	return "sqlite:" + filepath.Join(t.TempDir(), "quikly.db")
 }
 
 type testWriter struct{ t *testing.T }

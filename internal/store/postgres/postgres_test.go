@@ -372,3 +372,24 @@ func insertPassword(t *testing.T, u, pw string) string {
 	require.NoError(t, err)
 	return fmt.Sprintf("postgres://%s:%s@%s:%d/%s", cfg.User, pw, cfg.Host, cfg.Port, cfg.Database)
 }
+
+func TestAttemptsKeepWhatTextCannotHold(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	w := newWebhook(t, b.db, b.acct.ID)
+	publish(t, b.db, b.acct.ID, base)
+	c := claim(t, b.db, base, 1)[0]
+	// An endpoint may answer anything; PostgreSQL text refuses NUL and invalid UTF-8, and a refused
+	// row would fail the whole batch of outcomes.
+	a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: c.ID, WebhookID: w.ID, AccountID: b.acct.ID,
+		EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, Error: "bad\x00reply \xff",
+		ResponseBody: "binary\x00body", RequestHeaders: map[string]string{"webhook-id": c.EventID}, CreatedAt: base}
+	require.NoError(t, b.db.Tx(ctx, func(tx store.Tx) error {
+		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
+	}))
+	got, err := b.db.AttemptGet(ctx, b.acct.ID, w.ID, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, "binary\x00body", got.ResponseBody, "the body is kept byte for byte")
+	require.Equal(t, "bad\uFFFDreply \uFFFD", got.Error)
+}

@@ -85,6 +85,14 @@ func storableText(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
+// notNull returns b, or an empty slice for nil, which pgx would send as NULL to a NOT NULL column.
+func notNull(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 func collect[T any](rows pgx.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
@@ -326,7 +334,7 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 	wake := false
 	for i, d := range ds {
 		ids[i], accounts[i], hooks[i], evs[i], types[i] = d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType
-		bodies[i], states[i], attempts[i], retries[i] = d.Body, string(d.State), d.Attempts, d.Retries
+		bodies[i], states[i], attempts[i], retries[i] = notNull(d.Body), string(d.State), d.Attempts, d.Retries
 		next[i], locked[i], created[i] = ms(d.NextAttemptAt), ms(d.LockedUntil), ms(d.CreatedAt)
 		// A delivery inserted leased (a test send) is attempted by its caller, not a dispatcher.
 		wake = wake || (d.State == webhook.DeliveryPending && d.LockedUntil.IsZero())
@@ -488,7 +496,7 @@ func queueAttempts(b *pgx.Batch, as []*webhook.Attempt) {
 		}
 		ids[i], dlvs[i], hooks[i], accts[i], evs[i], types[i] = a.ID, a.DeliveryID, a.WebhookID, a.AccountID, a.EventID, a.EventType
 		numbers[i], succeeded[i], codes[i], msgs[i] = a.Number, a.Succeeded, a.StatusCode, storableText(a.Error)
-		bodies[i], rts[i], headers[i] = []byte(a.ResponseBody), a.ResponseTime.Milliseconds(), string(h)
+		bodies[i], rts[i], headers[i] = notNull([]byte(a.ResponseBody)), a.ResponseTime.Milliseconds(), string(h)
 		created[i], next[i] = ms(a.CreatedAt), ms(a.NextAttemptAt)
 	}
 	b.Queue(insertAttempts, ids, dlvs, hooks, accts, evs, types, numbers, succeeded, codes, msgs, bodies,

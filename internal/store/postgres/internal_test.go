@@ -53,3 +53,18 @@ func TestRetryOnAnotherConn(t *testing.T) {
 	require.False(t, retryOnAnotherConn(context.Background(), err), "a refused connection means the database is down")
 	require.True(t, retryOnAnotherConn(context.Background(), pgx.ErrTxClosed))
 }
+
+func TestSessionsCommitDurably(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	// A URL that asks for less durability does not get it.
+	db, err := Open(t.Context(), url+"?synchronous_commit=off", Options{MaxConns: 2, ApplicationName: "quikly-test"})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	var sync, app string
+	require.NoError(t, db.pool.QueryRow(t.Context(), "SELECT current_setting('synchronous_commit'), current_setting('application_name')").
+		Scan(&sync, &app))
+	require.Equal(t, "on", sync)
+	require.Equal(t, "quikly-test", app)
+	require.EqualValues(t, 2, db.pool.Config().MaxConns)
+}
