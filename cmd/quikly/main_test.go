@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quikly/webhooks/internal/delivery"
+	"github.com/quikly/webhooks/internal/server"
 	"github.com/quikly/webhooks/internal/store"
-	"github.com/quikly/webhooks/internal/store/sqlite"
 	"github.com/quikly/webhooks/internal/testenv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -252,10 +252,10 @@ func (r *countingReceiver) waitFor(t *testing.T, limit time.Duration, what strin
 }
 
 // backlog publishes n events into the service's database from this process, as another writer.
-func backlog(t *testing.T, path string, n int) {
+func backlog(t *testing.T, dbURL string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	db, err := server.OpenStore(ctx, &server.Config{DatabaseURL: dbURL})
 	require.NoError(t, err)
 	defer db.Close()
 	var accountID string
@@ -276,9 +276,13 @@ func backlog(t *testing.T, path string, n int) {
 	}
 }
 
-func crashSetup(t *testing.T) (path string, serveArgs []string, rcv *countingReceiver) {
-	path = filepath.Join(t.TempDir(), "q.db")
-	db := "sqlite:" + path
+// crashSetup makes an account and a webhook to a counting receiver in a fresh database (SQLite unless
+// dbURL is given) and returns the arguments that serve it.
+func crashSetup(t *testing.T, dbURL string) (db string, serveArgs []string, rcv *countingReceiver) {
+	db = dbURL
+	if db == "" {
+		db = "sqlite:" + filepath.Join(t.TempDir(), "q.db")
+	}
 	serveArgs = []string{"serve", "--database", db, "--addr", "127.0.0.1:0", "--allow-private-targets",
 		"--delivery-timeout", "2s", "--workers", "16", "--per-webhook", "16"}
 	key, _, code := quikly(t, nil, "apikey", "create", "--account", "acme", "--database", db)
@@ -288,7 +292,7 @@ func crashSetup(t *testing.T) (path string, serveArgs []string, rcv *countingRec
 	createHook(t, p.addr, strings.TrimSpace(key), rcv.URL)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	require.NoError(t, <-p.done)
-	return path, serveArgs, rcv
+	return db, serveArgs, rcv
 }
 
 // TestKill9LosesNothing: a backlog, kill -9 mid-delivery, restart: every event arrives at least once,
@@ -296,8 +300,8 @@ func crashSetup(t *testing.T) (path string, serveArgs []string, rcv *countingRec
 func TestKill9LosesNothing(t *testing.T) {
 	t.Parallel()
 	const events = 400
-	path, serveArgs, rcv := crashSetup(t)
-	backlog(t, path, events)
+	db, serveArgs, rcv := crashSetup(t, "")
+	backlog(t, db, events)
 	p := start(t, serveArgs...)
 	rcv.waitFor(t, time.Minute, "first deliveries", func(d, _ int) bool { return d >= 50 })
 	require.NoError(t, p.cmd.Process.Kill())
@@ -322,8 +326,8 @@ func TestKill9LosesNothing(t *testing.T) {
 func TestSIGTERMFinishesInFlight(t *testing.T) {
 	t.Parallel()
 	const events = 300
-	path, serveArgs, rcv := crashSetup(t)
-	backlog(t, path, events)
+	db, serveArgs, rcv := crashSetup(t, "")
+	backlog(t, db, events)
 	p := start(t, serveArgs...)
 	rcv.waitFor(t, time.Minute, "first deliveries", func(d, _ int) bool { return d >= 50 })
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))

@@ -49,7 +49,11 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	inflight int
-	perHook  map[string]int
+	perHook  map[string]int // attempts in flight, by webhook
+	// queued holds claimed deliveries of webhooks at their cap, by webhook: at most PerWebhook each,
+	// so a hung webhook holds at most twice its cap of this process's capacity.
+	queued      map[string][]*store.ClaimedDelivery
+	queuedTotal int
 
 	stopClaiming context.CancelFunc
 	claimerDone  chan struct{}
@@ -95,6 +99,7 @@ func (d *Dispatcher) Start() {
 	d.work = make(chan *store.ClaimedDelivery, d.Workers)
 	d.outcomes = make(chan finished, d.Workers)
 	d.perHook = map[string]int{}
+	d.queued = map[string][]*store.ClaimedDelivery{}
 	d.claimerDone = make(chan struct{})
 	d.writerDone = make(chan struct{})
 
@@ -114,6 +119,18 @@ func (d *Dispatcher) Start() {
 func (d *Dispatcher) Stop() {
 	d.stopClaiming()
 	<-d.claimerDone
+	// Give queued deliveries back so another process takes them now, not when their leases end.
+	d.mu.Lock()
+	var queued []*store.ClaimedDelivery
+	for id, q := range d.queued {
+		queued = append(queued, q...)
+		d.queuedTotal -= len(q)
+		delete(d.queued, id)
+	}
+	d.mu.Unlock()
+	if len(queued) > 0 {
+		d.release(queued, d.now())
+	}
 	close(d.work)
 	d.workersDone.Wait()
 	close(d.outcomes)
@@ -156,7 +173,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 // it asked for (so more may be waiting).
 func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	d.mu.Lock()
-	free := d.Workers - d.inflight
+	free := d.Workers - d.inflight - d.queuedTotal
 	var exclude []string
 	for id, n := range d.perHook {
 		if n >= d.PerWebhook {
@@ -185,13 +202,18 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	var excess []*store.ClaimedDelivery
 	d.mu.Lock()
 	for _, c := range claimed {
-		if d.perHook[c.WebhookID] >= d.PerWebhook {
+		switch {
+		case d.perHook[c.WebhookID] < d.PerWebhook:
+			d.perHook[c.WebhookID]++
+			d.inflight++
+			d.work <- c // never blocks: at most Workers are in flight
+		case len(d.queued[c.WebhookID]) < d.PerWebhook:
+			// Wait here for the webhook's next free slot rather than round-trip to the database.
+			d.queued[c.WebhookID] = append(d.queued[c.WebhookID], c)
+			d.queuedTotal++
+		default:
 			excess = append(excess, c)
-			continue
 		}
-		d.perHook[c.WebhookID]++
-		d.inflight++
-		d.work <- c // never blocks: at most Workers are in flight
 	}
 	d.mu.Unlock()
 	if len(excess) > 0 {
@@ -200,8 +222,8 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	return len(claimed) == limit && len(excess) == 0
 }
 
-// release gives back deliveries claimed beyond a webhook's cap, due now, so another claim (here
-// or in another process) takes them when the webhook has room.
+// release gives back deliveries this process will not attempt soon, due now, so another claim (here
+// or in another process) takes them when their webhook has room.
 func (d *Dispatcher) release(cs []*store.ClaimedDelivery, now time.Time) {
 	err := d.Store.Tx(context.Background(), func(tx store.Tx) error { return tx.DeliveryRelease(context.Background(), cs, now) })
 	if err != nil {
@@ -213,17 +235,47 @@ func (d *Dispatcher) release(cs []*store.ClaimedDelivery, now time.Time) {
 func (d *Dispatcher) sendLoop() {
 	defer d.workersDone.Done()
 	for c := range d.work {
-		res := d.Sender.Send(context.Background(), RequestFor(c))
-		o := Outcome(c, res, d.Policy, d.now())
-		d.mu.Lock()
-		d.inflight--
-		if d.perHook[c.WebhookID]--; d.perHook[c.WebhookID] <= 0 {
-			delete(d.perHook, c.WebhookID)
+		for c != nil {
+			res := d.Sender.Send(context.Background(), RequestFor(c))
+			o := Outcome(c, res, d.Policy, d.now())
+			d.outcomes <- finished{o, res.Duration}
+			c = d.next(c.WebhookID)
+			d.Notify()
 		}
-		d.mu.Unlock()
-		d.outcomes <- finished{o, res.Duration}
-		d.Notify()
 	}
+}
+
+// next frees the slot of an attempt to webhookID that finished and returns the webhook's next queued
+// delivery to attempt in that slot, or nil. Queued deliveries whose lease no longer covers a whole
+// attempt are released instead: another claim sends them, never two processes at once.
+func (d *Dispatcher) next(webhookID string) *store.ClaimedDelivery {
+	d.mu.Lock()
+	var stale []*store.ClaimedDelivery
+	var c *store.ClaimedDelivery
+	for q := d.queued[webhookID]; len(q) > 0 && c == nil; q = d.queued[webhookID] {
+		head := q[0]
+		d.queued[webhookID] = q[1:]
+		d.queuedTotal--
+		if d.now().Add(d.Timeout + time.Second).Before(head.LeaseUntil) {
+			c = head
+		} else {
+			stale = append(stale, head)
+		}
+	}
+	if len(d.queued[webhookID]) == 0 {
+		delete(d.queued, webhookID)
+	}
+	if c == nil {
+		d.inflight--
+		if d.perHook[webhookID]--; d.perHook[webhookID] <= 0 {
+			delete(d.perHook, webhookID)
+		}
+	}
+	d.mu.Unlock()
+	if len(stale) > 0 {
+		d.release(stale, d.now())
+	}
+	return c
 }
 
 // writeLoop writes outcomes in batches: whatever has finished while the previous batch committed.
