@@ -46,7 +46,7 @@ type serveCmd struct {
 	deliveryFlags
 	Addr      string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
 	BaseURL   string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
-	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"100" help:"API requests per second per API key (bursts of twice that); -1 disables."`
+	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"100" help:"API requests per second per account (bursts of twice that); 0 disables."`
 }
 
 type workerCmd struct {
@@ -165,8 +165,8 @@ func (s *serveCmd) Run(e *env) error {
 		return err
 	}
 	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
-	if s.RateLimit == 0 {
-		cfg.RateLimit = -1
+	if s.RateLimit <= 0 {
+		cfg.RateLimit = -1 // server.Config's zero means the default
 	}
 	st, err := server.OpenStore(e.ctx, cfg)
 	if err != nil {

@@ -219,7 +219,8 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	if len(excess) > 0 {
 		d.release(excess, now)
 	}
-	return len(claimed) == limit && len(excess) == 0
+	// A full claim means more may be due; webhooks that just filled up are excluded next time.
+	return len(claimed) == limit
 }
 
 // release gives back deliveries this process will not attempt soon, due now, so another claim (here

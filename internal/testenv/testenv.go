@@ -101,7 +101,8 @@ const BackendEnv = "QUIKLY_TEST_BACKEND"
 func DatabaseURL(t *testing.T) string {
 	t.Helper()
 	if os.Getenv(BackendEnv) == "postgres" {
-		return pgtest.NewDatabase(t)
+		// A small pool: many tests share one server's connection limit.
+		return pgtest.NewDatabase(t) + "?pool_max_conns=4"
 	}
 	return "sqlite:" + filepath.Join(t.TempDir(), "quikly.db")
 }
