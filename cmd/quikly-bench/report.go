@@ -148,7 +148,11 @@ func printTable(w io.Writer, rep *Report) {
 		case r.Delivered < r.Expected:
 			status = fmt.Sprintf("FAILED: %d of %d delivered", r.Delivered, r.Expected)
 		}
-		fmt.Fprintf(tw, "%s\t(delivered %d/%d, verified %d/%d)\t\t\t%s\n", r.Scenario, r.Delivered, r.Expected,
+		delivered := fmt.Sprintf("%d/%d", r.Delivered, r.Expected)
+		if r.Expected == 0 {
+			delivered = fmt.Sprintf("%d, not awaited", r.Delivered)
+		}
+		fmt.Fprintf(tw, "%s\t(delivered %s, verified %d/%d)\t\t\t%s\n", r.Scenario, delivered,
 			r.Requests-r.Unverified, r.Requests, status)
 		for _, m := range r.Metrics {
 			met := ""

@@ -46,16 +46,22 @@ func waitLimit(items int) time.Duration { return minWait + time.Duration(items)*
 
 // Targets of the issue (2-core machine, ratios in the same run).
 const (
-	drainRatioTarget   = 0.85
-	e2eRatioTarget     = 0.4
-	pacedP50Target     = 5.0  // ms, SQLite
-	pacedP99SQLite     = 25.0 // ms
-	pacedP99Postgres   = 50.0 // ms
-	isolationTarget    = 0.9
-	backlogRSSTarget   = 256.0 // MiB
-	firstClaimTarget   = 100.0 // ms
-	ceilingUserAgent   = "Quikly-Webhooks/bench"
-	ceilingHookID      = "wh_ceiling"
+	drainRatioTarget = 0.85
+	e2eRatioTarget   = 0.4
+	pacedP50Target   = 5.0  // ms, SQLite
+	pacedP99SQLite   = 25.0 // ms
+	pacedP99Postgres = 50.0 // ms
+	isolationTarget  = 0.9
+	backlogRSSTarget = 256.0 // MiB
+	firstClaimTarget = 100.0 // ms
+)
+
+// The ceiling's requests.
+const (
+	ceilingUserAgent = "Quikly-Webhooks/bench"
+	// ceilingHookID names the made-up webhook the ceiling signs for.
+	ceilingHookID = "wh_ceiling"
+	// ceilingSendTimeout is quikly's default delivery timeout.
 	ceilingSendTimeout = 10 * time.Second
 )
 
@@ -624,6 +630,8 @@ func (b *bench) runFanout(ctx context.Context, res *Result) (err error) {
 // backlog queued before the healthy endpoint's deliveries, slows the healthy one: its rate with the
 // hanging one, as a ratio of its rate alone.
 func (b *bench) runIsolation(ctx context.Context, res *Result) error {
+	res.detail("quikly_extra_args", []string{"--delivery-timeout", b.sz.IsolationTimeout.String()})
+	res.detail("hung_backlog", b.sz.IsolationBacklog)
 	alone, err := b.isolationPass(ctx, res, "isolation-alone", 0)
 	if err != nil {
 		return fmt.Errorf("healthy endpoint alone: %w", err)

@@ -150,6 +150,7 @@ func TestWebhooksAPI(t *testing.T) {
 		}{
 			{"NameMissing", map[string]any{"url": "https://x.example.com", "events": []string{"proposal.created"}}, "name"},
 			{"NameEmpty", map[string]any{"name": "", "url": "https://x.example.com", "events": []string{"proposal.created"}}, "name"},
+			{"NameControlCharacters", map[string]any{"name": "a\x00b", "url": "https://x.example.com", "events": []string{"proposal.created"}}, "name"},
 			{"NameTooLong", map[string]any{"name": strings.Repeat("n", 101), "url": "https://x.example.com", "events": []string{"proposal.created"}}, "name"},
 			{"URLMissing", map[string]any{"name": "n", "events": []string{"proposal.created"}}, "url"},
 			{"URLRelative", map[string]any{"name": "n", "url": "/hooks", "events": []string{"proposal.created"}}, "url"},

@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"net/url"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/quikly/webhooks/internal/errs"
@@ -17,6 +19,10 @@ const (
 func ValidateName(f errs.Fields, name string) {
 	if n := utf8.RuneCountInString(name); n < 1 || n > NameMaxLen {
 		f.Add("name", "must be 1 to 100 characters")
+		return
+	}
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		f.Add("name", "must be one line of text without control characters")
 	}
 }
 

@@ -2,6 +2,15 @@
 // pgxpool. Every Tx is a real database transaction, so transactions of many goroutines, processes and
 // machines run side by side; workers share the delivery queue with SELECT … FOR UPDATE SKIP LOCKED,
 // and LISTEN/NOTIFY wakes idle dispatchers in every process when deliveries become due.
+//
+// It passes the storetest suite that the SQLite driver passes. Where transactions running at once
+// could see what SQLite's single writer never shows, the queries lock: writes that decide from a
+// webhook's is_active whether a delivery is pending or held share-lock the webhook row, so a
+// concurrent pause, resume or delete applies to their deliveries too. Two behaviours differ on
+// purpose: DeliveryRelease holds a delivery whose webhook was paused while it was claimed (as
+// DeliveryComplete holds a retry) where SQLite makes it pending, and an attempt's error is stored
+// with NUL and invalid UTF-8 replaced by U+FFFD, which PostgreSQL text cannot hold (response bodies
+// are kept byte for byte).
 package postgres
 
 import (

@@ -186,6 +186,9 @@ func TestGetForUpdateLocks(t *testing.T) {
 	require.NoError(t, b.db.Tx(ctx, func(tx store.Tx) error { return tx.ProposalInsert(ctx, p) }))
 
 	locked, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	defer letGo() // when the test fails, the first transaction must still end
 	first := make(chan error, 1)
 	go func() {
 		first <- b.db.Tx(ctx, func(tx store.Tx) error {
@@ -216,7 +219,7 @@ func TestGetForUpdateLocks(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return waitingForLock(t, b.url)
 	}, wakeTimeout, 10*time.Millisecond)
-	close(release)
+	letGo()
 	require.NoError(t, <-first)
 	require.Equal(t, "Renamed by the first", <-second, "the second read waits and sees the first's write")
 }
@@ -392,4 +395,141 @@ func TestAttemptsKeepWhatTextCannotHold(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "binary\x00body", got.ResponseBody, "the body is kept byte for byte")
 	require.Equal(t, "bad\uFFFDreply \uFFFD", got.Error)
+}
+
+// interleave runs first in a transaction that, once first has run, stays open until second (run in
+// another transaction) waits for one of its locks; then lets it commit and waits for both.
+func interleave(t *testing.T, b *testBundle, first, second func(ctx context.Context, tx store.Tx) error) {
+	t.Helper()
+	ctx := t.Context()
+	ran, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	defer letGo() // when the test fails, the first transaction must still end, or closing the store waits for ever
+	firstErr, secondErr := make(chan error, 1), make(chan error, 1)
+	go func() {
+		firstErr <- b.db.Tx(ctx, func(tx store.Tx) error {
+			if err := first(ctx, tx); err != nil {
+				return err
+			}
+			close(ran)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-ran:
+	case err := <-firstErr:
+		require.NoError(t, err)
+		require.FailNow(t, "the first transaction ended early")
+	}
+	go func() { secondErr <- b.db.Tx(ctx, func(tx store.Tx) error { return second(ctx, tx) }) }()
+	require.Eventually(t, func() bool { return waitingForLock(t, b.url) }, wakeTimeout, 10*time.Millisecond,
+		"the second transaction waits for the first")
+	letGo()
+	require.NoError(t, <-firstErr)
+	require.NoError(t, <-secondErr)
+}
+
+// TestPauseResumeAndDeleteSeeConcurrentWrites checks what SQLite gets from its single writer: a
+// pause, resume or delete that commits while another transaction writes deliveries of the same
+// webhook still applies to those deliveries.
+func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	state := func(t *testing.T, b *testBundle, id string) webhook.DeliveryState {
+		t.Helper()
+		d, err := b.db.DeliveryGet(t.Context(), b.acct.ID, id)
+		require.NoError(t, err)
+		return d.State
+	}
+	setActive := func(w *webhook.Webhook, active bool) func(ctx context.Context, tx store.Tx) error {
+		return func(ctx context.Context, tx store.Tx) error {
+			w.IsActive = active
+			return tx.WebhookUpdate(ctx, w)
+		}
+	}
+	publishIn := func(b *testBundle, ds *[]*webhook.Delivery) func(ctx context.Context, tx store.Tx) error {
+		return func(ctx context.Context, tx store.Tx) error {
+			var err error
+			_, *ds, err = delivery.Publish(ctx, tx, b.acct.ID, webhook.ProposalCreated, map[string]string{}, base)
+			return err
+		}
+	}
+
+	t.Run("ResumeWhileAPublishCommits", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b.db, b.acct.ID)
+		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error { return setActive(w, false)(t.Context(), tx) }))
+		var ds []*webhook.Delivery
+		interleave(t, b, publishIn(b, &ds), setActive(w, true))
+		require.Equal(t, webhook.DeliveryPending, state(t, b, ds[0].ID), "the resume released what the publish held")
+	})
+
+	t.Run("DeleteWhileAPublishCommits", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b.db, b.acct.ID)
+		var ds []*webhook.Delivery
+		interleave(t, b, publishIn(b, &ds), func(ctx context.Context, tx store.Tx) error {
+			return tx.WebhookDelete(ctx, b.acct.ID, w.ID, base)
+		})
+		require.Equal(t, webhook.DeliveryCancelled, state(t, b, ds[0].ID), "a deleted webhook is sent nothing")
+	})
+
+	t.Run("ResumeWhileARetryIsWritten", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b.db, b.acct.ID)
+		d := publish(t, b.db, b.acct.ID, base)[0]
+		c := claim(t, b.db, base, 1)[0]
+		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error { return setActive(w, false)(t.Context(), tx) }))
+		a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: c.ID, WebhookID: w.ID, AccountID: b.acct.ID,
+			EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, CreatedAt: base}
+		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
+			return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil,
+				State: webhook.DeliveryPending, NextAttemptAt: base.Add(time.Second), Retries: 1}})
+		}, setActive(w, true))
+		require.Equal(t, webhook.DeliveryPending, state(t, b, d.ID), "the resume released the held retry")
+	})
+
+	t.Run("PauseWhileAResendCommits", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b.db, b.acct.ID)
+		d := publish(t, b.db, b.acct.ID, base)[0]
+		c := claim(t, b.db, base, 1)[0]
+		a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: c.ID, WebhookID: w.ID, AccountID: b.acct.ID,
+			EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, CreatedAt: base}
+		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error {
+			return tx.DeliveryComplete(t.Context(), []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
+		}))
+		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
+			return tx.DeliveryResend(ctx, b.acct.ID, d.ID, base)
+		}, setActive(w, false))
+		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "the pause held the resent delivery")
+	})
+
+	t.Run("PauseWhileAReleaseCommits", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b.db, b.acct.ID)
+		d := publish(t, b.db, b.acct.ID, base)[0]
+		cs := claim(t, b.db, base, 1)
+		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
+			return tx.DeliveryRelease(ctx, cs, base)
+		}, setActive(w, false))
+		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "the pause held the released delivery")
+	})
+
+	t.Run("ReleaseAfterAPauseHolds", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b.db, b.acct.ID)
+		d := publish(t, b.db, b.acct.ID, base)[0]
+		cs := claim(t, b.db, base, 1)
+		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error { return setActive(w, false)(t.Context(), tx) }))
+		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error { return tx.DeliveryRelease(t.Context(), cs, base) }))
+		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "a delivery given back while paused waits, as a retry does")
+	})
 }

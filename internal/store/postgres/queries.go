@@ -224,10 +224,16 @@ func (q *queries) WebhookList(ctx context.Context, p *store.ListParams) ([]*webh
 	return collect(rows, err, q.scanWebhook)
 }
 
+// WebhookListSubscribed share-locks the webhooks it returns until the transaction ends. Publish
+// decides from them whether each delivery is pending or held; without the lock a pause, resume or
+// delete committing meanwhile would miss the deliveries this transaction is about to insert (a
+// delivery sent after its webhook was deleted, or held for good after a resume). With it, such a
+// change waits for this transaction, or this read waits for the change and sees it.
 func (q *queries) WebhookListSubscribed(ctx context.Context, accountID, eventType string) ([]*webhook.Webhook, error) {
 	// webhooks_account narrows to the account's few live webhooks; the array test filters those.
 	rows, err := q.q.Query(ctx, `SELECT `+webhookCols+` FROM webhooks
-		WHERE account_id = $1 AND deleted_at IS NULL AND $2 = ANY (events) ORDER BY seq`, accountID, eventType)
+		WHERE account_id = $1 AND deleted_at IS NULL AND $2 = ANY (events) ORDER BY seq FOR SHARE`,
+		accountID, eventType)
 	return collect(rows, err, q.scanWebhook)
 }
 
@@ -287,11 +293,8 @@ func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now t
 	if tag.RowsAffected() == 0 {
 		return errs.ErrNotFound
 	}
-	// Locked in id order, as DeliveryComplete locks, so the two cannot deadlock over deliveries in
-	// flight.
 	_, err = q.q.Exec(ctx, `UPDATE deliveries SET state = 'cancelled', locked_until = NULL, updated_at = $1
-		WHERE seq IN (SELECT seq FROM deliveries WHERE webhook_id = $2 AND state IN ('pending', 'held')
-			ORDER BY id FOR UPDATE)`, ms(now), id)
+		WHERE webhook_id = $2 AND state IN ('pending', 'held')`, ms(now), id)
 	if err != nil {
 		return fmt.Errorf("cancel deliveries: %w", err)
 	}
@@ -446,6 +449,24 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	return out, nil
 }
 
+// lockWebhooks share-locks the webhooks of a batch, in id order, until the transaction ends.
+// Statements that decide pending or held from is_active take it first, so a pause or resume either
+// waits for them (and then sees the deliveries they wrote) or commits before their next statement
+// reads is_active. Without it, a retry written while a resume commits would stay held for good.
+const lockWebhooks = `SELECT 1 FROM webhooks WHERE id = ANY ($1::text[]) ORDER BY id FOR SHARE`
+
+// webhookIDs returns the distinct webhook ids of a batch, sorted.
+func webhookIDs[T any](items []T, id func(T) string) []string {
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		ids = append(ids, id(it))
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// DeliveryRelease makes claimed deliveries due at now; one whose webhook was paused meanwhile is
+// held instead, as a retry is (the SQLite driver makes it pending; see the package doc).
 func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
 	if len(cs) == 0 {
 		return nil
@@ -455,9 +476,12 @@ func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelive
 		ids[i], leases[i] = c.ID, ms(c.LeaseUntil)
 	}
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE deliveries d SET next_attempt_at = $1, locked_until = NULL, updated_at = $1
-		FROM unnest($2::text[], $3::bigint[]) AS r(id, lease)
-		WHERE d.id = r.id AND d.state = 'pending' AND d.locked_until = r.lease`, ms(now), ids, leases)
+	b.Queue(lockWebhooks, webhookIDs(cs, func(c *store.ClaimedDelivery) string { return c.WebhookID }))
+	b.Queue(`UPDATE deliveries d SET state = CASE WHEN w.is_active THEN 'pending' ELSE 'held' END,
+			next_attempt_at = $1, locked_until = NULL, updated_at = $1
+		FROM unnest($2::text[], $3::bigint[]) AS r(id, lease), webhooks w
+		WHERE d.id = r.id AND d.state = 'pending' AND d.locked_until = r.lease AND w.id = d.webhook_id`,
+		ms(now), ids, leases)
 	b.Queue(notifyDue)
 	if err := q.sendBatch(ctx, b); err != nil {
 		return fmt.Errorf("release deliveries: %w", err)
@@ -512,8 +536,7 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 	for i, o := range outcomes {
 		as[i] = o.Attempt
 	}
-	// The update walks the outcomes in delivery id order (a nested loop over the sorted arrays), the
-	// order WebhookDelete locks in, so cancelling a webhook while its attempts finish cannot deadlock.
+	// Sorted by delivery id, so batches that overlap lock their rows in one order.
 	sorted := slices.Clone(outcomes)
 	slices.SortFunc(sorted, func(a, b *store.DeliveryOutcome) int { return cmp.Compare(a.Attempt.DeliveryID, b.Attempt.DeliveryID) })
 	ids, states := make([]string, n), make([]string, n)
@@ -524,6 +547,7 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 		next[i], at[i], leases[i] = ms(o.NextAttemptAt), ms(o.Attempt.CreatedAt), ms(o.LeaseUntil)
 	}
 	b := &pgx.Batch{}
+	b.Queue(lockWebhooks, webhookIDs(as, func(a *webhook.Attempt) string { return a.WebhookID }))
 	queueAttempts(b, as)
 	// Only the claim that holds the lease moves a delivery; a retry of a webhook paused meanwhile is
 	// held instead of pending.
@@ -542,29 +566,36 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 }
 
 func (q *queries) DeliveryResend(ctx context.Context, accountID, id string, now time.Time) error {
-	var state string
-	err := q.q.QueryRow(ctx, `UPDATE deliveries d SET
-			state = CASE WHEN w.is_active THEN 'pending' ELSE 'held' END,
-			retries = 0, next_attempt_at = $1, locked_until = NULL, updated_at = $1
-		FROM webhooks w
-		WHERE d.id = $2 AND d.account_id = $3 AND d.state IN ('succeeded', 'failed') AND w.id = d.webhook_id
-		RETURNING d.state`, ms(now), id, accountID).Scan(&state)
-	switch {
-	case err == nil:
-		if state == string(webhook.DeliveryPending) {
-			if _, err := q.q.Exec(ctx, notifyDue); err != nil {
-				return fmt.Errorf("resend delivery: %w", err)
-			}
-		}
-		return nil
-	case !errors.Is(err, pgx.ErrNoRows):
+	// The webhook is share-locked first, for the reason of lockWebhooks.
+	var active bool
+	err := q.q.QueryRow(ctx, `SELECT w.is_active FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		WHERE d.id = $1 AND d.account_id = $2 FOR SHARE OF w`, id, accountID).Scan(&active)
+	if err != nil {
+		return interpretError(err)
+	}
+	state := webhook.DeliveryPending
+	if !active {
+		state = webhook.DeliveryHeld
+	}
+	tag, err := q.q.Exec(ctx, `UPDATE deliveries SET state = $1, retries = 0, next_attempt_at = $2,
+		locked_until = NULL, updated_at = $2
+		WHERE id = $3 AND account_id = $4 AND state IN ('succeeded', 'failed')`, string(state), ms(now), id, accountID)
+	if err != nil {
 		return fmt.Errorf("resend delivery: %w", err)
 	}
-	d, err := q.DeliveryGet(ctx, accountID, id)
-	if err != nil {
-		return err
+	if tag.RowsAffected() == 0 {
+		d, err := q.DeliveryGet(ctx, accountID, id)
+		if err != nil {
+			return err
+		}
+		return errs.Errorf(errs.Conflict, "The delivery is still %s; it can be resent once it has succeeded or failed.", d.State)
 	}
-	return errs.Errorf(errs.Conflict, "The delivery is still %s; it can be resent once it has succeeded or failed.", d.State)
+	if state == webhook.DeliveryPending {
+		if _, err := q.q.Exec(ctx, notifyDue); err != nil {
+			return fmt.Errorf("resend delivery: %w", err)
+		}
+	}
+	return nil
 }
 
 // ExpiredWhilePaused is the error logged for a held delivery dropped after the log retention.
@@ -658,16 +689,12 @@ func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) (
 		return nil, err
 	}
 	// One statement for every filter combination (NULL and '' mean "any"), so pgx prepares it once.
-	var succeeded *bool
-	if p.Succeeded != nil {
-		succeeded = p.Succeeded
-	}
 	rows, err := q.q.Query(ctx, `SELECT `+attemptCols+` FROM attempts a
 		JOIN deliveries d ON d.id = a.delivery_id
 		WHERE a.account_id = $1 AND a.webhook_id = $2 AND a.seq < $3
 			AND ($4::boolean IS NULL OR a.succeeded = $4) AND ($5 = '' OR a.event_type = $5)
 		ORDER BY a.seq DESC LIMIT $6`,
-		p.AccountID, p.WebhookID, after, succeeded, p.EventType, p.Limit)
+		p.AccountID, p.WebhookID, after, p.Succeeded, p.EventType, p.Limit)
 	return collect(rows, err, scanAttempt)
 }
 

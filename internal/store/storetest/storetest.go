@@ -157,8 +157,19 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		for range 5 {
 			ids = append(ids, newWebhook(t, b).ID)
 		}
-		other := setup(t) // another account's webhooks never show
-		_ = other
+		// Another account's webhooks, in the same database, never show.
+		tx(t, b.st, func(tx store.Tx) error {
+			other, err := tx.AccountGetOrCreate(ctx, "other-"+randid.Base62(6), base)
+			if err != nil {
+				return err
+			}
+			return tx.WebhookInsert(ctx, &webhook.Webhook{ID: randid.New("wh_"), AccountID: other.ID, Name: "x",
+				URL: "https://x.test", Events: []string{webhook.ProposalCreated}, Secret: webhook.NewSecret(),
+				CreatedAt: base, UpdatedAt: base})
+		})
+		all, err := b.st.WebhookList(ctx, &store.ListParams{AccountID: b.acct.ID, Limit: 100})
+		require.NoError(t, err)
+		require.Len(t, all, 5)
 		first, err := b.st.WebhookList(ctx, &store.ListParams{AccountID: b.acct.ID, Limit: 3})
 		require.NoError(t, err)
 		require.Len(t, first, 3)
