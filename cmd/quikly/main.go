@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,6 +38,7 @@ type deliveryFlags struct {
 	DeliveryTimeout     time.Duration `name:"delivery-timeout" env:"QUIKLY_DELIVERY_TIMEOUT" default:"10s" help:"Whole-request timeout of one attempt."`
 	AllowPrivateTargets bool          `name:"allow-private-targets" env:"QUIKLY_ALLOW_PRIVATE_TARGETS" help:"Allow webhooks to loopback, private and link-local addresses, and plain http (development only)."`
 	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"720h" help:"How long delivery logs are kept."`
+	DebugAddr           string        `name:"debug-addr" env:"QUIKLY_DEBUG_ADDR" help:"Serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty."`
 	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"64" help:"Attempts in flight at once in this process."`
 	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"16" help:"Attempts in flight at once to one webhook in this process."`
 }
@@ -159,9 +161,30 @@ func (d *deliveryFlags) config(db dbFlags) (*server.Config, error) {
 		Workers: d.Workers, PerWebhook: d.PerWebhook}, nil
 }
 
+// serveDebug serves pprof on addr, when set, for profiling a running process.
+func serveDebug(addr string, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--debug-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof serving", "addr", ln.Addr().String())
+	go http.Serve(ln, mux)
+	return nil
+}
+
 func (s *serveCmd) Run(e *env) error {
 	cfg, err := s.config(s.dbFlags)
 	if err != nil {
+		return err
+	}
+	if err := serveDebug(s.DebugAddr, e.log); err != nil {
 		return err
 	}
 	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
@@ -195,6 +218,9 @@ func (w *workerCmd) Run(e *env) error {
 		return err
 	}
 	cfg.ApplicationName = "quikly-worker"
+	if err := serveDebug(w.DebugAddr, e.log); err != nil {
+		return err
+	}
 	st, err := server.OpenStore(e.ctx, cfg)
 	if err != nil {
 		return err
