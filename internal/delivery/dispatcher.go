@@ -50,10 +50,9 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	inflight int
 	perHook  map[string]int // attempts in flight, by webhook
-	// queued holds claimed deliveries of webhooks at their cap, by webhook: at most PerWebhook each,
-	// so a hung webhook holds at most twice its cap of this process's capacity.
-	queued      map[string][]*store.ClaimedDelivery
-	queuedTotal int
+	// queued holds claimed deliveries of webhooks at their cap, by webhook. They take no worker: a
+	// hung webhook holds PerWebhook workers and nothing more.
+	queued map[string][]*store.ClaimedDelivery
 
 	stopClaiming context.CancelFunc
 	claimerDone  chan struct{}
@@ -124,7 +123,6 @@ func (d *Dispatcher) Stop() {
 	var queued []*store.ClaimedDelivery
 	for id, q := range d.queued {
 		queued = append(queued, q...)
-		d.queuedTotal -= len(q)
 		delete(d.queued, id)
 	}
 	d.mu.Unlock()
@@ -173,7 +171,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 // it asked for (so more may be waiting).
 func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	d.mu.Lock()
-	free := d.Workers - d.inflight - d.queuedTotal
+	free := d.Workers - d.inflight
 	var exclude []string
 	for id, n := range d.perHook {
 		if n >= d.PerWebhook {
@@ -199,26 +197,20 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		}
 		return false
 	}
-	var excess []*store.ClaimedDelivery
 	d.mu.Lock()
 	for _, c := range claimed {
-		switch {
-		case d.perHook[c.WebhookID] < d.PerWebhook:
+		if d.perHook[c.WebhookID] < d.PerWebhook {
 			d.perHook[c.WebhookID]++
 			d.inflight++
 			d.work <- c // never blocks: at most Workers are in flight
-		case len(d.queued[c.WebhookID]) < d.PerWebhook:
-			// Wait here for the webhook's next free slot rather than round-trip to the database.
-			d.queued[c.WebhookID] = append(d.queued[c.WebhookID], c)
-			d.queuedTotal++
-		default:
-			excess = append(excess, c)
+			continue
 		}
+		// The webhook is at its cap: wait here for its next free slot rather than round-trip to
+		// the database. A webhook at its cap is left out of claims, so its queue grows by at most
+		// one claim; what waits longer than its lease allows is released by next.
+		d.queued[c.WebhookID] = append(d.queued[c.WebhookID], c)
 	}
 	d.mu.Unlock()
-	if len(excess) > 0 {
-		d.release(excess, now)
-	}
 	// A full claim means more may be due; webhooks that just filled up are excluded next time.
 	return len(claimed) == limit
 }
@@ -256,7 +248,6 @@ func (d *Dispatcher) next(webhookID string) *store.ClaimedDelivery {
 	for q := d.queued[webhookID]; len(q) > 0 && c == nil; q = d.queued[webhookID] {
 		head := q[0]
 		d.queued[webhookID] = q[1:]
-		d.queuedTotal--
 		if d.now().Add(d.Timeout + time.Second).Before(head.LeaseUntil) {
 			c = head
 		} else {
