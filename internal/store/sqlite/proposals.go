@@ -67,7 +67,7 @@ func scanProposal(row interface{ Scan(...any) error }) (*proposal.Proposal, erro
 }
 
 func (q *queries) ProposalGet(ctx context.Context, accountID, id string) (*proposal.Proposal, error) {
-	return scanProposal(q.q.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals
+	return scanProposal(q.queryRow(ctx, `SELECT `+proposalCols+` FROM proposals
 		WHERE id = ? AND account_id = ?`, id, accountID))
 }
 
@@ -81,7 +81,7 @@ func (q *queries) ProposalGetByShareToken(ctx context.Context, token string) (*p
 	if token == "" {
 		return nil, errs.ErrNotFound // "" is the absence of a token, never a token
 	}
-	return scanProposal(q.q.QueryRowContext(ctx, `SELECT `+proposalCols+` FROM proposals
+	return scanProposal(q.queryRow(ctx, `SELECT `+proposalCols+` FROM proposals
 		WHERE share_token = ?`, token))
 }
 
@@ -95,7 +95,7 @@ func (q *queries) ProposalList(ctx context.Context, p *store.ListParams) ([]*pro
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.q.QueryContext(ctx, `SELECT `+proposalCols+` FROM proposals
+	rows, err := q.query(ctx, `SELECT `+proposalCols+` FROM proposals
 		WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, p.AccountID, after, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list proposals: %w", err)
@@ -104,7 +104,7 @@ func (q *queries) ProposalList(ctx context.Context, p *store.ListParams) ([]*pro
 }
 
 func (q *queries) ProposalInsert(ctx context.Context, p *proposal.Proposal) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO proposals (`+proposalCols+`, total_minor)
+	_, err := q.exec(ctx, `INSERT INTO proposals (`+proposalCols+`, total_minor)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.AccountID, p.Name, p.ClientName, nullText(p.ClientEmail), nullText(p.Requirements), p.Currency,
 		encodeLineItems(p.LineItems), string(p.Status), nullText(p.ShareToken), nullMS(p.RespondedAt),
@@ -116,7 +116,7 @@ func (q *queries) ProposalInsert(ctx context.Context, p *proposal.Proposal) erro
 }
 
 func (q *queries) ProposalUpdate(ctx context.Context, p *proposal.Proposal) error {
-	res, err := q.q.ExecContext(ctx, `UPDATE proposals SET name = ?, client_name = ?, client_email = ?,
+	res, err := q.exec(ctx, `UPDATE proposals SET name = ?, client_name = ?, client_email = ?,
 		requirements = ?, currency = ?, line_items = ?, total_minor = ?, status = ?, share_token = ?,
 		responded_at = ?, revision_comment = ?, updated_at = ?
 		WHERE id = ? AND account_id = ?`,
@@ -150,7 +150,7 @@ func scanLeadSession(row interface{ Scan(...any) error }) (*proposal.LeadSession
 }
 
 func (q *queries) LeadSessionGet(ctx context.Context, accountID, id string) (*proposal.LeadSession, error) {
-	return scanLeadSession(q.q.QueryRowContext(ctx, `SELECT `+leadSessionCols+` FROM lead_sessions
+	return scanLeadSession(q.queryRow(ctx, `SELECT `+leadSessionCols+` FROM lead_sessions
 		WHERE id = ? AND account_id = ?`, id, accountID))
 }
 
@@ -164,7 +164,7 @@ func (q *queries) LeadSessionList(ctx context.Context, p *store.ListParams) ([]*
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.q.QueryContext(ctx, `SELECT `+leadSessionCols+` FROM lead_sessions
+	rows, err := q.query(ctx, `SELECT `+leadSessionCols+` FROM lead_sessions
 		WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, p.AccountID, after, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list lead sessions: %w", err)
@@ -173,7 +173,7 @@ func (q *queries) LeadSessionList(ctx context.Context, p *store.ListParams) ([]*
 }
 
 func (q *queries) LeadSessionInsert(ctx context.Context, l *proposal.LeadSession) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO lead_sessions (`+leadSessionCols+`)
+	_, err := q.exec(ctx, `INSERT INTO lead_sessions (`+leadSessionCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, l.AccountID, string(l.Channel), l.ChannelID, l.ClientName, l.Brief, string(l.Status),
 		ms(l.CreatedAt), ms(l.UpdatedAt))
@@ -184,7 +184,7 @@ func (q *queries) LeadSessionInsert(ctx context.Context, l *proposal.LeadSession
 }
 
 func (q *queries) LeadSessionUpdate(ctx context.Context, l *proposal.LeadSession) error {
-	res, err := q.q.ExecContext(ctx, `UPDATE lead_sessions SET client_name = ?, brief = ?, status = ?, updated_at = ?
+	res, err := q.exec(ctx, `UPDATE lead_sessions SET client_name = ?, brief = ?, status = ?, updated_at = ?
 		WHERE id = ? AND account_id = ?`,
 		l.ClientName, l.Brief, string(l.Status), ms(l.UpdatedAt), l.ID, l.AccountID)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/quikly/webhooks/internal/account"
@@ -24,10 +23,56 @@ type dbtx interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// queries implements store.Tx over q. Bound to the read pool, only its Reader methods work.
+// queries implements store.Tx over db. Bound to the read pool, only its Reader methods work.
 type queries struct {
-	q   dbtx
-	box *secretbox.Box
+	db    dbtx    // the read pool or the group's transaction
+	tx    *sql.Tx // the group's transaction; nil on the read pool
+	stmts *stmtCache
+	// inTx holds the statements of stmts bound to tx, each bound once per group.
+	inTx map[*sql.Stmt]*sql.Stmt
+	box  *secretbox.Box
+}
+
+// stmt returns the prepared statement of query, bound to the transaction if there is one, or nil
+// when query must run unprepared.
+func (q *queries) stmt(ctx context.Context, query string) *sql.Stmt {
+	s := q.stmts.get(ctx, query)
+	if s == nil || q.tx == nil {
+		return s
+	}
+	if t, ok := q.inTx[s]; ok {
+		return t
+	}
+	// Not the caller's ctx: the bound statement serves every caller of the group. The transaction
+	// holds the connection, so this never waits, and on the one connection the statement is already
+	// prepared: database/sql reuses it.
+	t := q.tx.StmtContext(context.Background(), s)
+	if q.inTx == nil {
+		q.inTx = map[*sql.Stmt]*sql.Stmt{}
+	}
+	q.inTx[s] = t
+	return t
+}
+
+func (q *queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return q.db.ExecContext(ctx, query, args...)
+}
+
+func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return q.db.QueryContext(ctx, query, args...)
+}
+
+func (q *queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return q.db.QueryRowContext(ctx, query, args...)
 }
 
 var _ store.Tx = (*queries)(nil)
@@ -66,7 +111,7 @@ func fromMS(v int64) time.Time {
 func (q *queries) AccountGetByKeyHash(ctx context.Context, hash []byte) (*account.Account, error) {
 	var a account.Account
 	var created int64
-	err := q.q.QueryRowContext(ctx, `SELECT a.id, a.name, a.created_at FROM api_keys k
+	err := q.queryRow(ctx, `SELECT a.id, a.name, a.created_at FROM api_keys k
 		JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ?`, hash).Scan(&a.ID, &a.Name, &created)
 	if err != nil {
 		return nil, interpretError(err)
@@ -76,14 +121,14 @@ func (q *queries) AccountGetByKeyHash(ctx context.Context, hash []byte) (*accoun
 }
 
 func (q *queries) AccountGetOrCreate(ctx context.Context, name string, now time.Time) (*account.Account, error) {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)
+	_, err := q.exec(ctx, `INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO NOTHING`, randid.New("acct_"), name, ms(now))
 	if err != nil {
 		return nil, fmt.Errorf("insert account: %w", err)
 	}
 	var a account.Account
 	var created int64
-	err = q.q.QueryRowContext(ctx, `SELECT id, name, created_at FROM accounts WHERE name = ?`, name).
+	err = q.queryRow(ctx, `SELECT id, name, created_at FROM accounts WHERE name = ?`, name).
 		Scan(&a.ID, &a.Name, &created)
 	if err != nil {
 		return nil, interpretError(err)
@@ -93,7 +138,7 @@ func (q *queries) AccountGetOrCreate(ctx context.Context, name string, now time.
 }
 
 func (q *queries) APIKeyInsert(ctx context.Context, accountID string, hash []byte, now time.Time) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO api_keys (account_id, key_hash, created_at) VALUES (?, ?, ?)`,
+	_, err := q.exec(ctx, `INSERT INTO api_keys (account_id, key_hash, created_at) VALUES (?, ?, ?)`,
 		accountID, hash, ms(now))
 	return err
 }
@@ -126,7 +171,7 @@ func (q *queries) scanWebhook(row interface{ Scan(...any) error }) (*webhook.Web
 }
 
 func (q *queries) WebhookGet(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
-	return q.scanWebhook(q.q.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks
+	return q.scanWebhook(q.queryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, id, accountID))
 }
 
@@ -136,7 +181,7 @@ func (q *queries) afterSeq(ctx context.Context, table string, p *store.ListParam
 		return 1<<63 - 1, nil
 	}
 	var seq int64
-	err := q.q.QueryRowContext(ctx, `SELECT seq FROM `+table+` WHERE id = ? AND account_id = ?`+extra,
+	err := q.queryRow(ctx, `SELECT seq FROM `+table+` WHERE id = ? AND account_id = ?`+extra,
 		append([]any{p.After, p.AccountID}, args...)...).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, errs.Field("cursor", "is not a cursor of this list")
@@ -149,7 +194,7 @@ func (q *queries) WebhookList(ctx context.Context, p *store.ListParams) ([]*webh
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.q.QueryContext(ctx, `SELECT `+webhookCols+` FROM webhooks
+	rows, err := q.query(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE account_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?`,
 		p.AccountID, after, p.Limit)
 	if err != nil {
@@ -159,7 +204,7 @@ func (q *queries) WebhookList(ctx context.Context, p *store.ListParams) ([]*webh
 }
 
 func (q *queries) WebhookListSubscribed(ctx context.Context, accountID, eventType string) ([]*webhook.Webhook, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT `+webhookCols+` FROM webhooks
+	rows, err := q.query(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE account_id = ? AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?)
 		ORDER BY seq`, accountID, eventType)
 	if err != nil {
@@ -183,7 +228,7 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 
 func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 	events, _ := json.Marshal(w.Events)
-	_, err := q.q.ExecContext(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
 		w.ID, w.AccountID, w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret),
 		q.box.Seal(w.PreviousSecret), ms(w.PreviousSecretExpiresAt), ms(w.CreatedAt), ms(w.UpdatedAt))
 	return err
@@ -191,7 +236,7 @@ func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 
 func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	events, _ := json.Marshal(w.Events)
-	res, err := q.q.ExecContext(ctx, `UPDATE webhooks SET name = ?, url = ?, events = ?, is_active = ?,
+	res, err := q.exec(ctx, `UPDATE webhooks SET name = ?, url = ?, events = ?, is_active = ?,
 		secret = ?, previous_secret = ?, previous_secret_expires_at = ?, updated_at = ?
 		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`,
 		w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
@@ -204,11 +249,11 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	}
 	if w.IsActive {
 		// Held deliveries keep their due time, so they are released oldest first.
-		_, err = q.q.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', updated_at = ?
+		_, err = q.exec(ctx, `UPDATE deliveries SET state = 'pending', updated_at = ?
 			WHERE webhook_id = ? AND state = 'held'`, ms(w.UpdatedAt), w.ID)
 	} else {
 		// Deliveries in flight (leased) finish their attempt; their outcome holds them.
-		_, err = q.q.ExecContext(ctx, `UPDATE deliveries SET state = 'held', updated_at = ?
+		_, err = q.exec(ctx, `UPDATE deliveries SET state = 'held', updated_at = ?
 			WHERE webhook_id = ? AND state = 'pending' AND (locked_until IS NULL OR locked_until <= ?)`,
 			ms(w.UpdatedAt), w.ID, ms(w.UpdatedAt))
 	}
@@ -216,7 +261,7 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 }
 
 func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now time.Time) error {
-	res, err := q.q.ExecContext(ctx, `UPDATE webhooks SET deleted_at = ?, updated_at = ?
+	res, err := q.exec(ctx, `UPDATE webhooks SET deleted_at = ?, updated_at = ?
 		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, ms(now), ms(now), id, accountID)
 	if err != nil {
 		return err
@@ -224,31 +269,23 @@ func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now t
 	if n, _ := res.RowsAffected(); n == 0 {
 		return errs.ErrNotFound
 	}
-	_, err = q.q.ExecContext(ctx, `UPDATE deliveries SET state = 'cancelled', locked_until = NULL, updated_at = ?
-		WHERE webhook_id = ? AND state IN ('pending', 'held')`, ms(now), id)
-	return err
+	// One statement per state, so each walks its partial index (deliveries_webhook_due,
+	// deliveries_webhook_held) rather than the table.
+	for _, state := range []string{"pending", "held"} {
+		if _, err := q.exec(ctx, `UPDATE deliveries SET state = 'cancelled', locked_until = NULL, updated_at = ?
+			WHERE webhook_id = ? AND state = '`+state+`'`, ms(now), id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // --- events and deliveries ---
 
 func (q *queries) EventInsert(ctx context.Context, e *webhook.Event) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO events (id, account_id, type, occurred_at) VALUES (?, ?, ?, ?)`,
+	_, err := q.exec(ctx, `INSERT INTO events (id, account_id, type, occurred_at) VALUES (?, ?, ?, ?)`,
 		e.ID, e.AccountID, e.Type, ms(e.OccurredAt))
 	return err
-}
-
-func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error {
-	for _, d := range ds {
-		_, err := q.q.ExecContext(ctx, `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type,
-			body, state, attempts, retries, next_attempt_at, locked_until, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType, d.Body, string(d.State), d.Attempts,
-			d.Retries, ms(d.NextAttemptAt), nullMS(d.LockedUntil), ms(d.CreatedAt), ms(d.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("insert delivery: %w", err)
-		}
-	}
-	return nil
 }
 
 const deliveryCols = `id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
@@ -267,7 +304,7 @@ func scanDelivery(row interface{ Scan(...any) error }, d *webhook.Delivery) erro
 
 func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webhook.Delivery, error) {
 	var d webhook.Delivery
-	err := scanDelivery(q.q.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM deliveries
+	err := scanDelivery(q.queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries
 		WHERE id = ? AND account_id = ?`, id, accountID), &d)
 	if err != nil {
 		return nil, err
@@ -275,113 +312,8 @@ func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webho
 	return &d, nil
 }
 
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
-}
-
-func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
-	args := []any{ms(p.LeaseUntil), ms(p.LeaseUntil), ms(p.Now), ms(p.Now)}
-	exclude := ""
-	if len(p.ExcludeWebhooks) > 0 {
-		exclude = ` AND webhook_id NOT IN (` + placeholders(len(p.ExcludeWebhooks)) + `)`
-		for _, id := range p.ExcludeWebhooks {
-			args = append(args, id)
-		}
-	}
-	args = append(args, p.Limit)
-	rows, err := q.q.QueryContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, locked_until = ?, updated_at = ?
-		WHERE seq IN (SELECT seq FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?`+exclude+`
-			ORDER BY next_attempt_at, seq LIMIT ?)
-		RETURNING `+deliveryCols, args...)
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.ClaimedDelivery
-	for rows.Next() {
-		c := &store.ClaimedDelivery{LeaseUntil: p.LeaseUntil}
-		if err := scanDelivery(rows, &c.Delivery); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	rows.Close()
-	if len(out) == 0 {
-		return nil, nil
-	}
-	// One lookup per distinct webhook, not per delivery.
-	hooks := map[string]*webhook.Webhook{}
-	for _, c := range out {
-		w, ok := hooks[c.WebhookID]
-		if !ok {
-			w, err = q.scanWebhook(q.q.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE id = ?`, c.WebhookID))
-			if err != nil {
-				return nil, fmt.Errorf("claim deliveries: webhook %s: %w", c.WebhookID, err)
-			}
-			hooks[c.WebhookID] = w
-		}
-		c.URL, c.Secret = w.URL, w.Secret
-		if secrets := w.SigningSecrets(p.Now); len(secrets) > 1 {
-			c.OldSecret = secrets[1]
-		}
-	}
-	return out, nil
-}
-
-func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
-	for _, c := range cs {
-		_, err := q.q.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, locked_until = NULL, updated_at = ?
-			WHERE id = ? AND state = 'pending' AND locked_until = ?`, ms(now), ms(now), c.ID, ms(c.LeaseUntil))
-		if err != nil {
-			return fmt.Errorf("release delivery %s: %w", c.ID, err)
-		}
-	}
-	return nil
-}
-
-func (q *queries) insertAttempt(ctx context.Context, a *webhook.Attempt) error {
-	headers, _ := json.Marshal(a.RequestHeaders)
-	if a.RequestHeaders == nil {
-		headers = []byte("{}")
-	}
-	_, err := q.q.ExecContext(ctx, `INSERT INTO attempts (id, delivery_id, webhook_id, account_id, event_id,
-		event_type, number, succeeded, status_code, error, response_body, response_time_ms, request_headers,
-		created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		a.ID, a.DeliveryID, a.WebhookID, a.AccountID, a.EventID, a.EventType, a.Number, a.Succeeded,
-		a.StatusCode, a.Error, a.ResponseBody, a.ResponseTime.Milliseconds(), string(headers),
-		ms(a.CreatedAt), ms(a.NextAttemptAt))
-	if err != nil {
-		return fmt.Errorf("insert attempt: %w", err)
-	}
-	return nil
-}
-
-func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.DeliveryOutcome) error {
-	for _, o := range outcomes {
-		a := o.Attempt
-		if err := q.insertAttempt(ctx, a); err != nil {
-			return err
-		}
-		// A retry of a webhook paused meanwhile is held instead of pending.
-		_, err := q.q.ExecContext(ctx, `UPDATE deliveries SET
-			state = CASE WHEN ? = 'pending' AND (SELECT is_active FROM webhooks WHERE id = webhook_id) = 0
-				THEN 'held' ELSE ? END,
-			attempts = ?, retries = ?, next_attempt_at = ?, locked_until = NULL, updated_at = ?
-			WHERE id = ? AND state = 'pending' AND locked_until = ?`,
-			string(o.State), string(o.State), a.Number, o.Retries, ms(o.NextAttemptAt), ms(a.CreatedAt),
-			a.DeliveryID, ms(o.LeaseUntil))
-		if err != nil {
-			return fmt.Errorf("complete delivery %s: %w", a.DeliveryID, err)
-		}
-	}
-	return nil
-}
-
 func (q *queries) DeliveryResend(ctx context.Context, accountID, id string, now time.Time) error {
-	res, err := q.q.ExecContext(ctx, `UPDATE deliveries SET
+	res, err := q.exec(ctx, `UPDATE deliveries SET
 		state = CASE WHEN (SELECT is_active FROM webhooks WHERE id = webhook_id) = 0 THEN 'held' ELSE 'pending' END,
 		retries = 0, next_attempt_at = ?, locked_until = NULL, updated_at = ?
 		WHERE id = ? AND account_id = ? AND state IN ('succeeded', 'failed')`, ms(now), ms(now), id, accountID)
@@ -398,58 +330,28 @@ func (q *queries) DeliveryResend(ctx context.Context, accountID, id string, now 
 	return errs.Errorf(errs.Conflict, "The delivery is still %s; it can be resent once it has succeeded or failed.", d.State)
 }
 
-// ExpiredWhilePaused is the error logged for a held delivery dropped after the log retention.
-const ExpiredWhilePaused = "expired while paused"
-
-func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error) {
-	rows, err := q.q.QueryContext(ctx, `SELECT `+deliveryCols+` FROM deliveries
-		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, ms(olderThan), limit)
-	if err != nil {
-		return 0, err
-	}
-	var expired []*webhook.Delivery
-	for rows.Next() {
-		d := &webhook.Delivery{}
-		if err := scanDelivery(rows, d); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		expired = append(expired, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	for _, d := range expired {
-		a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: d.ID, WebhookID: d.WebhookID,
-			AccountID: d.AccountID, EventID: d.EventID, EventType: d.EventType, Number: d.Attempts + 1,
-			Error: ExpiredWhilePaused, RequestHeaders: map[string]string{}, CreatedAt: now}
-		if err := q.insertAttempt(ctx, a); err != nil {
-			return 0, err
-		}
-		if _, err := q.q.ExecContext(ctx, `UPDATE deliveries SET state = 'failed', attempts = ?, updated_at = ?
-			WHERE id = ?`, a.Number, ms(now), d.ID); err != nil {
-			return 0, err
-		}
-	}
-	return len(expired), nil
-}
+// Retention pruning: each statement deletes a bounded batch found through an index
+// (attempts_created, deliveries_finished, events_occurred), never by scanning a table.
+const (
+	pruneAttemptsSQL = `DELETE FROM attempts WHERE seq IN
+		(SELECT seq FROM attempts WHERE created_at < ? ORDER BY created_at LIMIT ?)`
+	pruneDeliveriesSQL = `DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries d
+		WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?
+		AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_seq = d.seq) LIMIT ?)`
+	pruneEventsSQL = `DELETE FROM events WHERE seq IN (SELECT seq FROM events e
+		WHERE occurred_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq) LIMIT ?)`
+)
 
 func (q *queries) AttemptPrune(ctx context.Context, before time.Time, limit int) (int, error) {
-	res, err := q.q.ExecContext(ctx, `DELETE FROM attempts WHERE seq IN
-		(SELECT seq FROM attempts WHERE created_at < ? ORDER BY seq LIMIT ?)`, ms(before), limit)
+	res, err := q.exec(ctx, pruneAttemptsSQL, ms(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune attempts: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries d
-		WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?
-		AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id) LIMIT ?)`, ms(before), limit); err != nil {
+	if _, err := q.exec(ctx, pruneDeliveriesSQL, ms(before), limit); err != nil {
 		return 0, fmt.Errorf("prune deliveries: %w", err)
 	}
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM events WHERE seq IN (SELECT seq FROM events e
-		WHERE occurred_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT ?)`,
-		ms(before), limit); err != nil {
+	if _, err := q.exec(ctx, pruneEventsSQL, ms(before), limit); err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
 	return int(n), nil
@@ -478,8 +380,8 @@ func scanAttempt(row interface{ Scan(...any) error }) (*webhook.Attempt, error) 
 }
 
 func (q *queries) AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error) {
-	return scanAttempt(q.q.QueryRowContext(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN deliveries d ON d.id = a.delivery_id
+	return scanAttempt(q.queryRow(ctx, `SELECT `+attemptCols+` FROM attempts a
+		JOIN deliveries d ON d.seq = a.delivery_seq
 		WHERE a.id = ? AND a.account_id = ? AND a.webhook_id = ?`, id, accountID, webhookID))
 }
 
@@ -498,8 +400,8 @@ func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) (
 		where += ` AND a.event_type = ?`
 		args = append(args, p.EventType)
 	}
-	rows, err := q.q.QueryContext(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN deliveries d ON d.id = a.delivery_id
+	rows, err := q.query(ctx, `SELECT `+attemptCols+` FROM attempts a
+		JOIN deliveries d ON d.seq = a.delivery_seq
 		WHERE `+where+` ORDER BY a.seq DESC LIMIT ?`, append(args, p.Limit)...)
 	if err != nil {
 		return nil, err
@@ -510,7 +412,7 @@ func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) (
 func (q *queries) QueueStats(ctx context.Context) (*store.QueueStats, error) {
 	var s store.QueueStats
 	var oldest sql.NullInt64
-	err := q.q.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM deliveries
+	err := q.queryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM deliveries
 		WHERE state IN ('pending', 'held')`).Scan(&s.Depth, &oldest)
 	if err != nil {
 		return nil, err
@@ -523,7 +425,7 @@ func (q *queries) QueueStats(ctx context.Context) (*store.QueueStats, error) {
 
 func (q *queries) SettingGet(ctx context.Context, name string) (string, error) {
 	var v string
-	err := q.q.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	err := q.queryRow(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -531,7 +433,7 @@ func (q *queries) SettingGet(ctx context.Context, name string) (string, error) {
 }
 
 func (q *queries) SettingSet(ctx context.Context, name, value string) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
+	_, err := q.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
 	return err
 }

@@ -13,7 +13,7 @@ import (
 func (q *queries) SessionGet(ctx context.Context, idHash []byte) (*store.Session, error) {
 	s := store.Session{IDHash: idHash}
 	var created, expires int64
-	err := q.q.QueryRowContext(ctx, `SELECT s.account_id, a.name, s.csrf_token, s.created_at, s.expires_at
+	err := q.queryRow(ctx, `SELECT s.account_id, a.name, s.csrf_token, s.created_at, s.expires_at
 		FROM ui_sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id_hash = ?`, idHash).
 		Scan(&s.AccountID, &s.AccountName, &s.CSRFToken, &created, &expires)
 	if err != nil {
@@ -24,7 +24,7 @@ func (q *queries) SessionGet(ctx context.Context, idHash []byte) (*store.Session
 }
 
 func (q *queries) SessionInsert(ctx context.Context, s *store.Session) error {
-	_, err := q.q.ExecContext(ctx, `INSERT INTO ui_sessions (id_hash, account_id, csrf_token, created_at, expires_at)
+	_, err := q.exec(ctx, `INSERT INTO ui_sessions (id_hash, account_id, csrf_token, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?)`, s.IDHash, s.AccountID, s.CSRFToken, ms(s.CreatedAt), ms(s.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
@@ -33,7 +33,7 @@ func (q *queries) SessionInsert(ctx context.Context, s *store.Session) error {
 }
 
 func (q *queries) SessionDelete(ctx context.Context, idHash []byte) error {
-	if _, err := q.q.ExecContext(ctx, `DELETE FROM ui_sessions WHERE id_hash = ?`, idHash); err != nil {
+	if _, err := q.exec(ctx, `DELETE FROM ui_sessions WHERE id_hash = ?`, idHash); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
@@ -42,7 +42,7 @@ func (q *queries) SessionDelete(ctx context.Context, idHash []byte) error {
 func (q *queries) SessionDeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	// The subquery bounds the batch so a large backlog never holds the single writer for long; it
 	// walks the expires_at index.
-	res, err := q.q.ExecContext(ctx, `DELETE FROM ui_sessions WHERE id_hash IN
+	res, err := q.exec(ctx, `DELETE FROM ui_sessions WHERE id_hash IN
 		(SELECT id_hash FROM ui_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`, ms(now), limit)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)

@@ -35,9 +35,10 @@ const maxGroup = 256
 type DB struct {
 	*queries // reads, on the read pool
 
-	write *sql.DB // exactly one connection, used only by the writer goroutine
-	read  *sql.DB
-	box   *secretbox.Box
+	write  *sql.DB // exactly one connection, used only by the writer goroutine
+	read   *sql.DB
+	wstmts *stmtCache // the writer's prepared statements
+	box    *secretbox.Box
 
 	reqs      chan *writeReq
 	stop      chan struct{}
@@ -110,9 +111,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	db := &DB{
-		queries: &queries{q: read, box: opts.Box},
+		queries: &queries{db: read, stmts: newStmtCache(read, false), box: opts.Box},
 		write:   write,
 		read:    read,
+		wstmts:  newStmtCache(write, true),
 		box:     opts.Box,
 		reqs:    make(chan *writeReq, maxGroup),
 		stop:    make(chan struct{}),
@@ -171,6 +173,7 @@ func (db *DB) writeLoop() {
 			}
 		}
 		db.commitGroup(batch)
+		db.wstmts.prepareDeferred() // the connection is free until the next group
 	}
 }
 
@@ -184,7 +187,7 @@ func (db *DB) commitGroup(batch []*writeReq) {
 		}
 		return
 	}
-	q := &queries{q: tx, box: db.box}
+	q := &queries{db: tx, tx: tx, stmts: db.wstmts, box: db.box}
 	single := len(batch) == 1
 	anyOK := false
 	for i, r := range batch {
@@ -193,7 +196,7 @@ func (db *DB) commitGroup(batch []*writeReq) {
 			continue
 		}
 		if !single {
-			if _, err := tx.Exec("SAVEPOINT caller"); err != nil {
+			if _, err := q.exec(context.Background(), "SAVEPOINT caller"); err != nil {
 				errs[i] = err
 				continue
 			}
@@ -201,9 +204,9 @@ func (db *DB) commitGroup(batch []*writeReq) {
 		errs[i] = runFn(q, r.fn)
 		switch {
 		case errs[i] == nil && !single:
-			_, errs[i] = tx.Exec("RELEASE caller")
+			_, errs[i] = q.exec(context.Background(), "RELEASE caller")
 		case errs[i] != nil && !single:
-			if _, err := tx.Exec("ROLLBACK TO caller; RELEASE caller"); err != nil {
+			if err := q.rollbackTo(); err != nil {
 				// The transaction is in an unknown state: fail the whole group.
 				tx.Rollback()
 				for _, r := range batch {
@@ -226,6 +229,15 @@ func (db *DB) commitGroup(batch []*writeReq) {
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
+}
+
+// rollbackTo undoes the current caller's writes and ends its savepoint.
+func (q *queries) rollbackTo() error {
+	if _, err := q.exec(context.Background(), "ROLLBACK TO caller"); err != nil {
+		return err
+	}
+	_, err := q.exec(context.Background(), "RELEASE caller")
+	return err
 }
 
 func runFn(q *queries, fn func(store.Tx) error) (err error) {
@@ -256,5 +268,7 @@ func (db *DB) Close() error {
 		}
 		break
 	}
+	db.wstmts.close()
+	db.queries.stmts.close()
 	return errors.Join(db.write.Close(), db.read.Close())
 }

@@ -2,14 +2,19 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlite"
 	"github.com/quikly/webhooks/internal/store/storetest"
+	"github.com/quikly/webhooks/internal/webhook"
 )
 
 func TestStore(t *testing.T) {
@@ -28,4 +33,85 @@ func TestOpenRefusesBadPaths(t *testing.T) {
 	require.ErrorContains(t, err, "missing")
 	_, err = sqlite.Open(context.Background(), ":memory:", sqlite.Options{})
 	require.Error(t, err)
+}
+
+// TestClaimExcludingMatchesDueOrder checks both ways a claim that excludes webhooks finds its
+// deliveries (webhook by webhook, and the walk of the due order when many webhooks have pending
+// deliveries) against the plain rule: the first Limit due deliveries of the webhooks not excluded,
+// earliest due first.
+func TestClaimExcludingMatchesDueOrder(t *testing.T) {
+	t.Parallel()
+	for _, hooks := range []int{6, 40} {
+		t.Run(fmt.Sprintf("Webhooks%d", hooks), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "quikly.db"), sqlite.Options{})
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			base := time.Date(2026, 4, 3, 14, 30, 0, 0, time.UTC)
+			var acct string
+			var ids []string
+			require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
+				a, err := tx.AccountGetOrCreate(ctx, "acme", base)
+				if err != nil {
+					return err
+				}
+				acct = a.ID
+				for i := range hooks {
+					w := &webhook.Webhook{ID: fmt.Sprintf("wh_%03d", i), AccountID: acct, Name: "n", URL: "https://x.test",
+						Events: []string{webhook.ProposalCreated}, IsActive: true, Secret: webhook.NewSecret(), CreatedAt: base, UpdatedAt: base}
+					if err := tx.WebhookInsert(ctx, w); err != nil {
+						return err
+					}
+					ids = append(ids, w.ID)
+				}
+				return nil
+			}))
+			// Deliveries due at scattered times, so neither seq nor webhook order is due order.
+			type due struct {
+				id, hook string
+				at       time.Time
+			}
+			var all []due
+			rng := rand.New(rand.NewPCG(1, uint64(hooks)))
+			require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
+				var ds []*webhook.Delivery
+				for i := range 400 {
+					e := &webhook.Event{ID: fmt.Sprintf("evt_%04d", i), AccountID: acct, Type: webhook.ProposalCreated, OccurredAt: base}
+					if err := tx.EventInsert(ctx, e); err != nil {
+						return err
+					}
+					hook := ids[rng.IntN(len(ids))]
+					if i < 150 {
+						hook = ids[0] // a deep backlog of the webhook to exclude
+					}
+					at := base.Add(time.Duration(rng.IntN(600)) * time.Second)
+					ds = append(ds, &webhook.Delivery{ID: fmt.Sprintf("dlv_%04d", i), AccountID: acct, WebhookID: hook,
+						EventID: e.ID, EventType: e.Type, Body: []byte("{}"), State: webhook.DeliveryPending,
+						NextAttemptAt: at, CreatedAt: base})
+					all = append(all, due{ds[i].ID, hook, at})
+				}
+				return tx.DeliveryInsert(ctx, ds)
+			}))
+			slices.SortStableFunc(all, func(a, b due) int { return a.at.Compare(b.at) }) // seq breaks ties: insertion order
+			exclude := []string{ids[0], ids[1]}
+			now := base.Add(5 * time.Minute)
+			var want []string
+			for _, d := range all {
+				if !d.at.After(now) && !slices.Contains(exclude, d.hook) && len(want) < 25 {
+					want = append(want, d.id)
+				}
+			}
+			var got []string
+			require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
+				cs, err := tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute),
+					Limit: 25, ExcludeWebhooks: exclude})
+				for _, c := range cs {
+					got = append(got, c.ID)
+				}
+				return err
+			}))
+			require.ElementsMatch(t, want, got)
+		})
+	}
 }

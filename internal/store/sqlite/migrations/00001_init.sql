@@ -39,6 +39,8 @@ CREATE TABLE events (
     type        TEXT NOT NULL,
     occurred_at INTEGER NOT NULL
 );
+-- Retention pruning finds old events here instead of scanning the table.
+CREATE INDEX events_occurred ON events (occurred_at);
 
 -- deliveries is the queue. A pending delivery is due at next_attempt_at; a claim leases it by moving
 -- next_attempt_at (and locked_until) to the end of the lease, so a crashed worker's deliveries fall
@@ -48,7 +50,11 @@ CREATE TABLE deliveries (
     id              TEXT NOT NULL UNIQUE,
     account_id      TEXT NOT NULL REFERENCES accounts (id),
     webhook_id      TEXT NOT NULL REFERENCES webhooks (id),
-    event_id        TEXT NOT NULL REFERENCES events (id),
+    event_id        TEXT NOT NULL,
+    -- The event's seq, from event_id when the delivery is queued: the key of deliveries_event. Events
+    -- are queued in order, so its index grows at one end; an index of the random event_id took a
+    -- page write per delivery.
+    event_seq       INTEGER NOT NULL REFERENCES events (seq),
     event_type      TEXT NOT NULL,
     body            BLOB NOT NULL,
     state           TEXT NOT NULL,
@@ -59,16 +65,30 @@ CREATE TABLE deliveries (
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
--- The claim's index: due order among pending rows only.
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at, seq) WHERE state = 'pending';
-CREATE INDEX deliveries_webhook_state ON deliveries (webhook_id, state);
+-- The claim's indexes hold pending rows only, so finished history never slows a claim.
+-- deliveries_due is the due order, exactly the claim's ORDER BY; it carries webhook_id so that
+-- skipping the webhooks a claim excludes reads the index alone, never the rows.
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at, seq, webhook_id) WHERE state = 'pending';
+-- deliveries_webhook_due is the due order of each webhook: a claim that excludes webhooks finds the
+-- webhooks with pending deliveries and the first due of each here, however deep an excluded
+-- webhook's backlog; pausing a webhook finds its pending deliveries here too.
+CREATE INDEX deliveries_webhook_due ON deliveries (webhook_id, next_attempt_at, seq) WHERE state = 'pending';
+-- Held deliveries: by webhook to resume or delete it, by age to expire them.
+CREATE INDEX deliveries_webhook_held ON deliveries (webhook_id) WHERE state = 'held';
 CREATE INDEX deliveries_held ON deliveries (created_at) WHERE state = 'held';
-CREATE INDEX deliveries_event ON deliveries (event_id);
+CREATE INDEX deliveries_event ON deliveries (event_seq);
+-- Retention pruning finds finished deliveries by age here instead of scanning the table.
+CREATE INDEX deliveries_finished ON deliveries (updated_at) WHERE state IN ('succeeded', 'failed', 'cancelled');
 
 CREATE TABLE attempts (
     seq              INTEGER PRIMARY KEY,
     id               TEXT NOT NULL UNIQUE,
-    delivery_id      TEXT NOT NULL REFERENCES deliveries (id),
+    delivery_id      TEXT NOT NULL,
+    -- The delivery's seq, from delivery_id when the attempt is logged: the key of attempts_delivery
+    -- and of the join to the delivery. Attempts are logged in about the order their deliveries were
+    -- queued, so its index grows at one end; an index of the random delivery_id took a page write
+    -- per attempt.
+    delivery_seq     INTEGER NOT NULL REFERENCES deliveries (seq),
     webhook_id       TEXT NOT NULL,
     account_id       TEXT NOT NULL,
     event_id         TEXT NOT NULL,
@@ -85,7 +105,7 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_webhook ON attempts (webhook_id, seq);
 CREATE INDEX attempts_created ON attempts (created_at);
-CREATE INDEX attempts_delivery ON attempts (delivery_id);
+CREATE INDEX attempts_delivery ON attempts (delivery_seq);
 
 CREATE TABLE proposals (
     seq              INTEGER PRIMARY KEY,

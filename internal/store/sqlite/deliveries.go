@@ -1,0 +1,357 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/quikly/webhooks/internal/randid"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+// The queue's hot path: every statement here runs over a whole batch of rows at once.
+
+// insertDeliveries queues deliveries; event_seq comes from event_id, and a delivery of no event
+// fails on its NOT NULL.
+var insertDeliveries = newBatchStmt(13, `INSERT INTO deliveries (id, account_id, webhook_id, event_id,
+	event_seq, event_type, body, state, attempts, retries, next_attempt_at, locked_until, created_at,
+	updated_at)
+	SELECT column1, column2, column3, column4, (SELECT seq FROM events WHERE events.id = column4), column5,
+		column6, column7, column8, column9, column10, column11, column12, column13
+	FROM (VALUES {{rows}})`)
+
+func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error {
+	err := insertDeliveries.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
+		d := ds[i]
+		return append(args, d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType, d.Body, string(d.State),
+			d.Attempts, d.Retries, ms(d.NextAttemptAt), nullMS(d.LockedUntil), ms(d.CreatedAt), ms(d.CreatedAt))
+	})
+	if err != nil {
+		return fmt.Errorf("insert deliveries: %w", err)
+	}
+	return nil
+}
+
+// A claim moves next_attempt_at to the end of the lease, so a claimed delivery leaves the due range
+// until its lease expires. In each claim statement ?1 is the lease's end and ?2 is now.
+const claimSet = `UPDATE deliveries SET next_attempt_at = ?1, locked_until = ?1, updated_at = ?2 WHERE `
+
+// claimDueSQL claims the first ?3 due deliveries: a walk of deliveries_due.
+const claimDueSQL = claimSet + `seq IN (SELECT seq FROM deliveries
+	WHERE state = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3)
+	RETURNING ` + deliveryCols
+
+// claimDueExcludingSQL claims the first ?3 due deliveries of webhooks not in the JSON array ?4. It
+// walks deliveries_due alone, which holds webhook_id, but every excluded row due before the last one
+// claimed is one more step of the walk: it serves only when too many webhooks have pending
+// deliveries for dueOfWebhooks.
+const claimDueExcludingSQL = claimSet + `seq IN (SELECT seq FROM deliveries
+	WHERE state = 'pending' AND next_attempt_at <= ?2 AND webhook_id NOT IN (SELECT value FROM json_each(?4))
+	ORDER BY next_attempt_at, seq LIMIT ?3)
+	RETURNING ` + deliveryCols
+
+// claimSeqsSQL claims the deliveries whose seqs are in the JSON array ?3, chosen in this transaction.
+const claimSeqsSQL = claimSet + `seq IN (SELECT value FROM json_each(?3))
+	AND state = 'pending' AND next_attempt_at <= ?2
+	RETURNING ` + deliveryCols
+
+// pendingWebhooksSQL lists the webhooks with pending deliveries, at most ?1: one step of
+// deliveries_webhook_due per webhook, from one webhook to the next, however many deliveries each has.
+const pendingWebhooksSQL = `WITH RECURSIVE hooks (id) AS (
+		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' ORDER BY webhook_id LIMIT 1)
+		UNION ALL
+		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND webhook_id > hooks.id
+			ORDER BY webhook_id LIMIT 1)
+		FROM hooks WHERE hooks.id IS NOT NULL LIMIT ?1)
+	SELECT id FROM hooks WHERE id IS NOT NULL`
+
+// webhookDueSQL returns the first ?3 due deliveries of webhook ?1 at ?2, from deliveries_webhook_due.
+const webhookDueSQL = `SELECT seq, next_attempt_at FROM deliveries
+	WHERE state = 'pending' AND webhook_id = ?1 AND next_attempt_at <= ?2
+	ORDER BY next_attempt_at, seq LIMIT ?3`
+
+// claimPerWebhookMax is how many webhooks with pending deliveries a claim that excludes webhooks
+// looks at one by one; with more it walks the due order, skipping the excluded webhooks' rows.
+const claimPerWebhookMax = 16
+
+func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
+	var rows *sql.Rows
+	var err error
+	switch {
+	case len(p.ExcludeWebhooks) == 0:
+		rows, err = q.query(ctx, claimDueSQL, ms(p.LeaseUntil), ms(p.Now), p.Limit)
+	default:
+		var seqs []int64
+		var ok bool
+		if seqs, ok, err = q.dueOfWebhooks(ctx, p); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		switch {
+		case !ok:
+			exclude, _ := json.Marshal(p.ExcludeWebhooks) // strings always encode
+			rows, err = q.query(ctx, claimDueExcludingSQL, ms(p.LeaseUntil), ms(p.Now), p.Limit, string(exclude))
+		case len(seqs) == 0:
+			return nil, nil
+		default:
+			rows, err = q.query(ctx, claimSeqsSQL, ms(p.LeaseUntil), ms(p.Now), int64sJSON(seqs))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.ClaimedDelivery
+	for rows.Next() {
+		c := &store.ClaimedDelivery{LeaseUntil: p.LeaseUntil}
+		if err := scanDelivery(rows, &c.Delivery); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	rows.Close()
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// One lookup per distinct webhook, not per delivery.
+	hooks := map[string]*webhook.Webhook{}
+	for _, c := range out {
+		w, ok := hooks[c.WebhookID]
+		if !ok {
+			w, err = q.scanWebhook(q.queryRow(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE id = ?`, c.WebhookID))
+			if err != nil {
+				return nil, fmt.Errorf("claim deliveries: webhook %s: %w", c.WebhookID, err)
+			}
+			hooks[c.WebhookID] = w
+		}
+		c.URL, c.Secret = w.URL, w.Secret
+		if secrets := w.SigningSecrets(p.Now); len(secrets) > 1 {
+			c.OldSecret = secrets[1]
+		}
+	}
+	return out, nil
+}
+
+// dueOfWebhooks returns the seqs of the first p.Limit due deliveries of the webhooks not excluded,
+// earliest due first, found webhook by webhook: the first p.Limit due of each, merged. The walk of
+// the due order would have to step over every due delivery of an excluded webhook, and the webhook
+// the dispatcher excludes is the one with the deepest backlog. It reports false, having done little,
+// when more than claimPerWebhookMax webhooks have pending deliveries.
+func (q *queries) dueOfWebhooks(ctx context.Context, p *store.DeliveryClaimDueParams) ([]int64, bool, error) {
+	rows, err := q.query(ctx, pendingWebhooksSQL, claimPerWebhookMax+1)
+	if err != nil {
+		return nil, false, err
+	}
+	var hooks []string
+	pending := 0
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		pending++
+		if !slices.Contains(p.ExcludeWebhooks, id) {
+			hooks = append(hooks, id)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, false, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if pending > claimPerWebhookMax {
+		return nil, false, nil
+	}
+	type due struct{ next, seq int64 }
+	var all []due
+	for _, id := range hooks {
+		rows, err := q.query(ctx, webhookDueSQL, id, ms(p.Now), p.Limit)
+		if err != nil {
+			return nil, false, err
+		}
+		for rows.Next() {
+			var d due
+			if err := rows.Scan(&d.seq, &d.next); err != nil {
+				rows.Close()
+				return nil, false, err
+			}
+			all = append(all, d)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, false, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, false, err
+		}
+	}
+	slices.SortFunc(all, func(a, b due) int { return cmp.Or(cmp.Compare(a.next, b.next), cmp.Compare(a.seq, b.seq)) })
+	if p.Limit >= 0 && len(all) > p.Limit { // a negative LIMIT is no limit, as in SQL
+		all = all[:p.Limit]
+	}
+	seqs := make([]int64, len(all))
+	for i, d := range all {
+		seqs[i] = d.seq
+	}
+	return seqs, true, nil
+}
+
+// int64sJSON returns vs as a JSON array.
+func int64sJSON(vs []int64) string {
+	b := make([]byte, 0, 2+len(vs)*8)
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return string(append(b, ']'))
+}
+
+// releaseDeliveries makes leased deliveries due at ?1; each row is (id, lease).
+var releaseDeliveries = newBatchStmt(2, `UPDATE deliveries SET next_attempt_at = ?1, locked_until = NULL,
+	updated_at = ?1
+	FROM (VALUES {{rows}}) AS v
+	WHERE deliveries.id = v.column1 AND deliveries.state = 'pending' AND deliveries.locked_until = v.column2`)
+
+func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
+	err := releaseDeliveries.exec(ctx, q, len(cs), []any{ms(now)}, func(args []any, i int) []any {
+		return append(args, cs[i].ID, ms(cs[i].LeaseUntil))
+	})
+	if err != nil {
+		return fmt.Errorf("release deliveries: %w", err)
+	}
+	return nil
+}
+
+// insertAttempts logs attempts; delivery_seq comes from delivery_id, and an attempt of no delivery
+// fails on its NOT NULL.
+var insertAttempts = newBatchStmt(15, `INSERT INTO attempts (id, delivery_id, delivery_seq, webhook_id,
+	account_id, event_id, event_type, number, succeeded, status_code, error, response_body,
+	response_time_ms, request_headers, created_at, next_attempt_at)
+	SELECT column1, column2, (SELECT seq FROM deliveries WHERE deliveries.id = column2), column3, column4,
+		column5, column6, column7, column8, column9, column10, column11, column12, column13, column14,
+		column15
+	FROM (VALUES {{rows}})`)
+
+func (q *queries) insertAttempts(ctx context.Context, as []*webhook.Attempt) error {
+	err := insertAttempts.exec(ctx, q, len(as), nil, func(args []any, i int) []any {
+		a := as[i]
+		return append(args, a.ID, a.DeliveryID, a.WebhookID, a.AccountID, a.EventID, a.EventType, a.Number,
+			a.Succeeded, a.StatusCode, a.Error, a.ResponseBody, a.ResponseTime.Milliseconds(), headersJSON(a.RequestHeaders),
+			ms(a.CreatedAt), ms(a.NextAttemptAt))
+	})
+	if err != nil {
+		return fmt.Errorf("insert attempts: %w", err)
+	}
+	return nil
+}
+
+// completeDeliveries moves each delivery on from its attempt; each row is (id, lease, state,
+// attempts, retries, next_attempt_at, updated_at). Only the claim that made the attempt moves the
+// delivery: it must still be pending under that lease. A retry of a webhook paused meanwhile is held
+// instead of pending.
+var completeDeliveries = newBatchStmt(7, `UPDATE deliveries SET
+	state = CASE WHEN v.column3 = 'pending'
+		AND (SELECT is_active FROM webhooks WHERE webhooks.id = deliveries.webhook_id) = 0
+		THEN 'held' ELSE v.column3 END,
+	attempts = v.column4, retries = v.column5, next_attempt_at = v.column6, locked_until = NULL,
+	updated_at = v.column7
+	FROM (VALUES {{rows}}) AS v
+	WHERE deliveries.id = v.column1 AND deliveries.state = 'pending' AND deliveries.locked_until = v.column2`)
+
+func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.DeliveryOutcome) error {
+	as := make([]*webhook.Attempt, len(outcomes))
+	for i, o := range outcomes {
+		as[i] = o.Attempt
+	}
+	if err := q.insertAttempts(ctx, as); err != nil {
+		return err
+	}
+	moves := firstPerClaim(outcomes)
+	err := completeDeliveries.exec(ctx, q, len(moves), nil, func(args []any, i int) []any {
+		o := moves[i]
+		return append(args, o.Attempt.DeliveryID, ms(o.LeaseUntil), string(o.State), o.Attempt.Number, o.Retries,
+			ms(o.NextAttemptAt), ms(o.Attempt.CreatedAt))
+	})
+	if err != nil {
+		return fmt.Errorf("complete deliveries: %w", err)
+	}
+	return nil
+}
+
+// firstPerClaim drops every outcome but the first of the same delivery and lease. One at a time, the
+// first would move the delivery and end the lease, and the others would find it gone; in one
+// statement, which of them moved it would be arbitrary.
+func firstPerClaim(outcomes []*store.DeliveryOutcome) []*store.DeliveryOutcome {
+	if len(outcomes) < 2 {
+		return outcomes
+	}
+	type claim struct {
+		id    string
+		lease int64
+	}
+	seen := make(map[claim]struct{}, len(outcomes))
+	out := make([]*store.DeliveryOutcome, 0, len(outcomes))
+	for _, o := range outcomes {
+		k := claim{o.Attempt.DeliveryID, ms(o.LeaseUntil)}
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// ExpiredWhilePaused is the error logged for a held delivery dropped after the log retention.
+const ExpiredWhilePaused = "expired while paused"
+
+// failDeliveries fails deliveries at ?1; each row is (id, attempts).
+var failDeliveries = newBatchStmt(2, `UPDATE deliveries SET state = 'failed', attempts = v.column2, updated_at = ?1
+	FROM (VALUES {{rows}}) AS v WHERE deliveries.id = v.column1`)
+
+func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error) {
+	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, ms(olderThan), limit)
+	if err != nil {
+		return 0, err
+	}
+	var expired []*webhook.Delivery
+	for rows.Next() {
+		d := &webhook.Delivery{}
+		if err := scanDelivery(rows, d); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		expired = append(expired, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	as := make([]*webhook.Attempt, len(expired))
+	for i, d := range expired {
+		as[i] = &webhook.Attempt{ID: randid.New("att_"), DeliveryID: d.ID, WebhookID: d.WebhookID,
+			AccountID: d.AccountID, EventID: d.EventID, EventType: d.EventType, Number: d.Attempts + 1,
+			Error: ExpiredWhilePaused, RequestHeaders: map[string]string{}, CreatedAt: now}
+	}
+	if err := q.insertAttempts(ctx, as); err != nil {
+		return 0, err
+	}
+	if err := failDeliveries.exec(ctx, q, len(as), []any{ms(now)}, func(args []any, i int) []any {
+		return append(args, as[i].DeliveryID, as[i].Number)
+	}); err != nil {
+		return 0, fmt.Errorf("expire held deliveries: %w", err)
+	}
+	return len(expired), nil
+}
