@@ -219,8 +219,12 @@ func int64sJSON(vs []int64) string {
 }
 
 // releaseDeliveries makes leased deliveries due at ?1; each row is (id, lease).
+// releaseDeliveries gives claimed deliveries back; one whose webhook was paused meanwhile is held,
+// as a retry would be.
 var releaseDeliveries = newBatchStmt(2, `UPDATE deliveries SET next_attempt_at = ?1, locked_until = NULL,
-	updated_at = ?1
+	updated_at = ?1,
+	state = CASE WHEN (SELECT is_active FROM webhooks WHERE webhooks.id = deliveries.webhook_id) = 0
+		THEN 'held' ELSE 'pending' END
 	FROM (VALUES {{rows}}) AS v
 	WHERE deliveries.id = v.column1 AND deliveries.state = 'pending' AND deliveries.locked_until = v.column2`)
 
