@@ -386,13 +386,9 @@ func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webho
 // exactly its order and skips rows other claimers hold, so concurrent workers take disjoint batches
 // without waiting; MATERIALIZED makes it run once. The result comes with what sending needs from
 // the webhook, in due order.
-const claimDue = `WITH due AS MATERIALIZED (
-		SELECT seq, next_attempt_at AS due_at FROM deliveries
-		WHERE state = 'pending' AND next_attempt_at <= $1 AND webhook_id <> ALL ($2::text[])
-		ORDER BY next_attempt_at, seq
-		LIMIT $3
-		FOR UPDATE SKIP LOCKED
-	), claimed AS (
+// claimWith is the claim around a "due" query that picks the seqs to lease, earliest due first.
+func claimWith(due string) string {
+	return `WITH due AS MATERIALIZED (` + due + `), claimed AS (
 		UPDATE deliveries d SET next_attempt_at = $4, locked_until = $4, updated_at = $1
 		FROM due WHERE d.seq = due.seq
 		RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.body, d.state, d.attempts,
@@ -403,13 +399,74 @@ const claimDue = `WITH due AS MATERIALIZED (
 		w.previous_secret_expires_at
 	FROM claimed c JOIN webhooks w ON w.id = c.webhook_id
 	ORDER BY c.due_at, c.seq`
+}
+
+// claimDue walks the due order ($2: webhooks to skip).
+var claimDue = claimWith(`
+		SELECT seq, next_attempt_at AS due_at FROM deliveries
+		WHERE state = 'pending' AND next_attempt_at <= $1 AND webhook_id <> ALL ($2::text[])
+		ORDER BY next_attempt_at, seq
+		LIMIT $3
+		FOR UPDATE SKIP LOCKED`)
+
+// claimDueOf takes the first due deliveries of each webhook of $2 through deliveries_webhook_due and
+// claims the earliest of those: the same rows as claimDue, found without walking past the backlog of
+// the webhooks claimDue would skip.
+var claimDueOf = claimWith(`
+		SELECT seq, next_attempt_at AS due_at FROM deliveries
+		WHERE seq IN (
+			SELECT d.seq FROM unnest($2::text[]) AS h(id)
+			CROSS JOIN LATERAL (
+				SELECT seq, next_attempt_at FROM deliveries
+				WHERE state = 'pending' AND webhook_id = h.id AND next_attempt_at <= $1
+				ORDER BY next_attempt_at, seq LIMIT $3
+			) d
+			ORDER BY d.next_attempt_at, d.seq LIMIT $3)
+		AND state = 'pending' AND next_attempt_at <= $1
+		ORDER BY next_attempt_at, seq
+		LIMIT $3
+		FOR UPDATE SKIP LOCKED`)
+
+// fewWebhooks bounds the per-webhook claim: past it, walking the due order is cheaper.
+const fewWebhooks = 16
+
+// pendingWebhooks lists the webhooks with pending deliveries by a loose index scan (one index probe
+// each), stopping after fewWebhooks+1.
+const pendingWebhooks = `WITH RECURSIVE hooks (id, n) AS (
+		(SELECT webhook_id, 1 FROM deliveries WHERE state = 'pending' ORDER BY webhook_id LIMIT 1)
+		UNION ALL
+		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND webhook_id > hooks.id
+			ORDER BY webhook_id LIMIT 1), n + 1
+		FROM hooks WHERE hooks.id IS NOT NULL AND n <= $1
+	)
+	SELECT id FROM hooks WHERE id IS NOT NULL`
 
 func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
 	exclude := p.ExcludeWebhooks
 	if exclude == nil {
 		exclude = []string{} // NULL would make <> ALL unknown and exclude everything
 	}
-	rows, err := q.q.Query(ctx, claimDue, ms(p.Now), exclude, p.Limit, ms(p.LeaseUntil))
+	query, set := claimDue, exclude
+	if len(exclude) > 0 {
+		// A claim that skips webhooks (at their cap, often hung) would walk past their whole due
+		// backlog; when few webhooks have pending deliveries, visit the others' backlogs directly.
+		rows, err := q.q.Query(ctx, pendingWebhooks, fewWebhooks)
+		if err != nil {
+			return nil, fmt.Errorf("claim deliveries: pending webhooks: %w", err)
+		}
+		hooks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("claim deliveries: pending webhooks: %w", err)
+		}
+		if len(hooks) <= fewWebhooks {
+			set = slices.DeleteFunc(hooks, func(id string) bool { return slices.Contains(exclude, id) })
+			if len(set) == 0 {
+				return nil, nil
+			}
+			query = claimDueOf
+		}
+	}
+	rows, err := q.q.Query(ctx, query, ms(p.Now), set, p.Limit, ms(p.LeaseUntil))
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}

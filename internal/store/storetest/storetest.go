@@ -244,6 +244,30 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		require.Equal(t, fast.ID, cs[0].WebhookID)
 	})
 
+	t.Run("ClaimWithExclusionsKeepsDueOrder", func(t *testing.T) {
+		t.Parallel()
+		for _, hooks := range []int{3, 20} { // few webhooks pending, and more than a claim visits one by one
+			b := setup(t)
+			var ids []string
+			for range hooks {
+				ids = append(ids, newWebhook(t, b, webhook.ProposalCreated).ID)
+			}
+			for i := range 4 { // every webhook gets one delivery per event, due at base+i s
+				publish(t, b, webhook.ProposalCreated, base.Add(time.Duration(i)*time.Second))
+			}
+			want := 2*(hooks-1) + 1 // all due at base and base+1s of the others, then one at base+2s
+			cs := claim(t, b.st, base.Add(time.Hour), want, ids[0])
+			require.Len(t, cs, want, "%d webhooks", hooks)
+			for i, c := range cs {
+				require.NotEqual(t, ids[0], c.WebhookID, "excluded webhook claimed")
+				if i > 0 {
+					require.False(t, c.CreatedAt.Before(cs[i-1].CreatedAt), "earliest due first")
+				}
+			}
+			require.True(t, cs[want-1].CreatedAt.Equal(base.Add(2*time.Second)))
+		}
+	})
+
 	t.Run("CompleteRetryAndFinish", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

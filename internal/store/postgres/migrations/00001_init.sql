@@ -69,6 +69,9 @@ CREATE TABLE deliveries (
 -- reads the first due rows and never scans the backlog.
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at, seq) WHERE state = 'pending';
 CREATE INDEX deliveries_webhook_state ON deliveries (webhook_id, state);
+-- Each webhook's due order: claims that skip webhooks at their cap visit the others' backlogs here,
+-- and the loose scan of webhooks with pending deliveries walks it.
+CREATE INDEX deliveries_webhook_due ON deliveries (webhook_id, next_attempt_at, seq) WHERE state = 'pending';
 CREATE INDEX deliveries_held ON deliveries (created_at) WHERE state = 'held';
 CREATE INDEX deliveries_event ON deliveries (event_id);
 -- Retention pruning looks for finished deliveries by age; without this it scans the whole table.
