@@ -18,7 +18,6 @@ import (
 // runProposals checks the proposal and lead session queries.
 func runProposals(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
-	base := time.Date(2026, 4, 3, 14, 30, 0, 0, time.UTC)
 
 	type testBundle struct {
 		st    store.Store

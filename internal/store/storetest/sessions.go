@@ -17,7 +17,6 @@ import (
 // runSessions checks the web UI session queries.
 func runSessions(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
-	base := time.Date(2026, 4, 3, 14, 30, 0, 0, time.UTC)
 
 	type bundle struct {
 		st   store.Store
@@ -25,13 +24,7 @@ func runSessions(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	setup := func(t *testing.T) *bundle {
 		t.Helper()
-		st := open(t)
-		var acct *account.Account
-		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
-			var err error
-			acct, err = tx.AccountGetOrCreate(ctx, "acme-"+randid.Base62(6), base)
-			return err
-		}))
+		st, acct := openWithAccount(t, open)
 		return &bundle{st: st, acct: acct}
 	}
 	hash := func() []byte {

@@ -20,10 +20,26 @@ import (
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
+// base is the suite's fixed "now".
+var base = time.Date(2026, 4, 3, 14, 30, 0, 0, time.UTC)
+
+// openWithAccount opens a fresh store and creates an account with a random name in it.
+func openWithAccount(t *testing.T, open func(t *testing.T) store.Store) (store.Store, *account.Account) {
+	t.Helper()
+	ctx := context.Background()
+	st := open(t)
+	var acct *account.Account
+	require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		acct, err = tx.AccountGetOrCreate(ctx, "acme-"+randid.Base62(6), base)
+		return err
+	}))
+	return st, acct
+}
+
 // Run runs the suite; open returns a new, empty, migrated store for one test.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
-	base := time.Date(2026, 4, 3, 14, 30, 0, 0, time.UTC)
 
 	type bundle struct {
 		st   store.Store
@@ -31,13 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	setup := func(t *testing.T) *bundle {
 		t.Helper()
-		st := open(t)
-		var acct *account.Account
-		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
-			var err error
-			acct, err = tx.AccountGetOrCreate(ctx, "acme-"+randid.Base62(6), base)
-			return err
-		}))
+		st, acct := openWithAccount(t, open)
 		return &bundle{st: st, acct: acct}
 	}
 	tx := func(t *testing.T, st store.Store, fn func(tx store.Tx) error) {
