@@ -26,4 +26,5 @@ if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 echo "== end-to-end tests again on PostgreSQL"
-QUIKLY_TEST_BACKEND=postgres go test -race -count=1 -timeout 20m ./internal/e2e/ ./internal/ui/
+# (In cmd/quikly, the kill -9, SIGTERM and listen tests take testenv's database; the others repeat.)
+QUIKLY_TEST_BACKEND=postgres go test -race -count=1 -timeout 20m ./internal/e2e/ ./internal/ui/ ./cmd/quikly/

@@ -276,12 +276,12 @@ func backlog(t *testing.T, dbURL string, n int) {
 	}
 }
 
-// crashSetup makes an account and a webhook to a counting receiver in a fresh database (SQLite unless
-// dbURL is given) and returns the arguments that serve it.
+// crashSetup makes an account and a webhook to a counting receiver in a fresh database (dbURL, or
+// the one testenv picks) and returns the arguments that serve it.
 func crashSetup(t *testing.T, dbURL string) (db string, serveArgs []string, rcv *countingReceiver) {
 	db = dbURL
 	if db == "" {
-		db = "sqlite:" + filepath.Join(t.TempDir(), "q.db")
+		db = testenv.DatabaseURL(t) // SQLite, or PostgreSQL in the suite's PostgreSQL pass
 	}
 	serveArgs = []string{"serve", "--database", db, "--addr", "127.0.0.1:0", "--allow-private-targets",
 		"--delivery-timeout", "2s", "--workers", "16", "--per-webhook", "16"}

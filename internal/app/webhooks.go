@@ -162,8 +162,10 @@ func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.A
 	res := a.Sender.Send(ctx, delivery.RequestFor(c))
 	out := delivery.Outcome(c, res, delivery.RetryPolicy{}, a.now())
 	a.Metrics.Observe(out, res.Duration)
-	if err := a.Store.Tx(context.WithoutCancel(ctx), func(tx store.Tx) error {
-		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{out})
+	// The attempt happened: record it even if the caller has gone away meanwhile.
+	done := context.WithoutCancel(ctx)
+	if err := a.Store.Tx(done, func(tx store.Tx) error {
+		return tx.DeliveryComplete(done, []*store.DeliveryOutcome{out})
 	}); err != nil {
 		return nil, err
 	}
