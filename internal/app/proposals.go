@@ -60,25 +60,36 @@ func (a *App) CreateProposal(ctx context.Context, accountID string, in proposal.
 	if err != nil {
 		return nil, err
 	}
-	var queued bool
-	err = a.Store.Tx(ctx, func(tx store.Tx) error {
-		if err := tx.ProposalInsert(ctx, p); err != nil {
-			return err
-		}
-		queued, err = a.publish(ctx, tx, accountID, webhook.ProposalCreated, p.EventData(a.BaseURL), now)
-		return err
-	})
+	err = a.insertAndPublish(ctx, accountID, webhook.ProposalCreated, p.EventData(a.BaseURL), now,
+		func(tx store.Tx) error { return tx.ProposalInsert(ctx, p) })
 	if err != nil {
 		return nil, err
-	}
-	if queued {
-		a.notify()
 	}
 	return p, nil
 }
 
-// ListProposals returns one page of the account's proposals, newest first.
-func (a *App) ListProposals(ctx context.Context, accountID string, limit int, cursor string) (*Page[*proposal.Proposal], error) {
+// insertAndPublish runs insert and publishes its event in one transaction, then wakes the
+// dispatcher if the event queued deliveries.
+func (a *App) insertAndPublish(ctx context.Context, accountID, eventType string, data any, now time.Time, insert func(tx store.Tx) error) error {
+	var queued bool
+	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+		if err := insert(tx); err != nil {
+			return err
+		}
+		var err error
+		queued, err = a.publish(ctx, tx, accountID, eventType, data, now)
+		return err
+	})
+	if err == nil && queued {
+		a.notify()
+	}
+	return err
+}
+
+// listByUUID returns one page of an account's objects with UUID ids, newest first; a cursor that
+// cannot name such an object is refused before the store is asked.
+func listByUUID[T any](ctx context.Context, accountID string, limit int, cursor string,
+	list func(context.Context, *store.ListParams) ([]T, error), id func(T) string) (*Page[T], error) {
 	p, err := listParams(accountID, limit, cursor)
 	if err != nil {
 		return nil, err
@@ -86,11 +97,16 @@ func (a *App) ListProposals(ctx context.Context, accountID string, limit int, cu
 	if p.After != "" && !proposal.ValidID(p.After) {
 		return nil, errs.Field("cursor", "is not a cursor of this list")
 	}
-	ps, err := a.Store.ProposalList(ctx, p)
+	items, err := list(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	return page(ps, p.Limit-1, func(p *proposal.Proposal) string { return p.ID }), nil
+	return page(items, p.Limit-1, id), nil
+}
+
+// ListProposals returns one page of the account's proposals, newest first.
+func (a *App) ListProposals(ctx context.Context, accountID string, limit int, cursor string) (*Page[*proposal.Proposal], error) {
+	return listByUUID(ctx, accountID, limit, cursor, a.Store.ProposalList, func(p *proposal.Proposal) string { return p.ID })
 }
 
 // GetProposal returns one of the account's proposals; a malformed id, an unknown one and another
@@ -203,37 +219,17 @@ func (a *App) CreateLeadSession(ctx context.Context, accountID string, in propos
 	if err != nil {
 		return nil, err
 	}
-	var queued bool
-	err = a.Store.Tx(ctx, func(tx store.Tx) error {
-		if err := tx.LeadSessionInsert(ctx, l); err != nil {
-			return err
-		}
-		queued, err = a.publish(ctx, tx, accountID, webhook.LeadSessionCreated, l.EventData(), now)
-		return err
-	})
+	err = a.insertAndPublish(ctx, accountID, webhook.LeadSessionCreated, l.EventData(), now,
+		func(tx store.Tx) error { return tx.LeadSessionInsert(ctx, l) })
 	if err != nil {
 		return nil, err
-	}
-	if queued {
-		a.notify()
 	}
 	return l, nil
 }
 
 // ListLeadSessions returns one page of the account's lead sessions, newest first.
 func (a *App) ListLeadSessions(ctx context.Context, accountID string, limit int, cursor string) (*Page[*proposal.LeadSession], error) {
-	p, err := listParams(accountID, limit, cursor)
-	if err != nil {
-		return nil, err
-	}
-	if p.After != "" && !proposal.ValidID(p.After) {
-		return nil, errs.Field("cursor", "is not a cursor of this list")
-	}
-	ls, err := a.Store.LeadSessionList(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	return page(ls, p.Limit-1, func(l *proposal.LeadSession) string { return l.ID }), nil
+	return listByUUID(ctx, accountID, limit, cursor, a.Store.LeadSessionList, func(l *proposal.LeadSession) string { return l.ID })
 }
 
 // GetLeadSession returns one of the account's lead sessions; a malformed id, an unknown one and
