@@ -232,8 +232,10 @@ func (d *Dispatcher) sendLoop() {
 			res := d.Sender.Send(context.Background(), RequestFor(c))
 			o := Outcome(c, res, d.Policy, d.now())
 			d.outcomes <- finished{o, res.Duration}
-			c = d.next(c.WebhookID)
-			d.Notify()
+			hook := c.WebhookID
+			if c = d.next(hook); c == nil {
+				d.Notify() // a worker, and a slot of hook, are free: a claim can fill them
+			}
 		}
 	}
 }

@@ -10,13 +10,15 @@ func TestNewUUID(t *testing.T) {
 	t.Parallel()
 
 	seen := map[string]bool{}
+	prev := ""
 	for range 1000 {
 		id := newUUID()
 		require.True(t, ValidID(id), id)
-		require.Equal(t, byte('4'), id[14], "version 4")
+		require.Equal(t, byte('7'), id[14], "version 7")
 		require.Contains(t, "89ab", string(id[19]), "RFC 9562 variant")
 		require.False(t, seen[id])
-		seen[id] = true
+		require.Greater(t, id, prev, "ids made later sort after")
+		seen[id], prev = true, id
 	}
 }
 
