@@ -95,13 +95,30 @@ func (d *postgresDBs) Create(ctx context.Context, name string) (string, func(con
 func (d *postgresDBs) exec(ctx context.Context, sql string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, d.admin)
+	conn, err := pgx.Connect(ctx, withoutPoolParams(d.admin))
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", server.RedactURL(d.admin), err)
 	}
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// withoutPoolParams drops the pgxpool settings (pool_max_conns…) from a database URL: quikly's pool
+// takes them, but a single connection would send them to the server as unknown parameters.
+func withoutPoolParams(dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return dbURL
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // openStore opens the database of dbURL in this process, as a second writer beside quikly, through

@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -92,7 +93,16 @@ type env struct {
 	listening func(addr string)
 }
 
+// gcPercentDefault is the garbage collector's target unless GOGC is set. Delivering allocates many
+// short-lived request and row buffers over a small live heap (tens of MiB). Measured against Go's
+// default of 100 (quikly-bench, same runs): 13 % less CPU per delivery, drain +15 %, e2e +8–25 %,
+// and backlog's peak RSS 34 → 46 MiB.
+const gcPercentDefault = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercentDefault)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))

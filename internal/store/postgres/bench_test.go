@@ -16,6 +16,13 @@ import (
 // BenchmarkClaimComplete measures the queue's hot path: claim a batch of due deliveries in one
 // transaction, then log their attempts and finish them in another, against a backlog.
 func BenchmarkClaimComplete(b *testing.B) {
+	b.Run("Alone", func(b *testing.B) { benchClaimComplete(b, 0) })
+	// BesideHung claims past a hung webhook's backlog of 5,000 deliveries, due before all the others,
+	// as the dispatcher does while that webhook is at its cap.
+	b.Run("BesideHung", func(b *testing.B) { benchClaimComplete(b, 5000) })
+}
+
+func benchClaimComplete(b *testing.B, hungBacklog int) {
 	const batch = 128
 	ctx := b.Context()
 	db, err := postgres.Open(ctx, pgtest.NewDatabase(b), postgres.Options{MaxConns: 4})
@@ -32,25 +39,36 @@ func BenchmarkClaimComplete(b *testing.B) {
 		acctID, w.AccountID = a.ID, a.ID
 		return tx.WebhookInsert(ctx, w)
 	}))
-	// The backlog: b.N batches, inserted 1,000 at a time.
 	body := make([]byte, 1024)
-	total := b.N * batch
-	for done := 0; done < total; {
-		n := min(1000, total-done)
-		e := &webhook.Event{ID: randid.New("evt_"), AccountID: acctID, Type: webhook.ProposalCreated, OccurredAt: base}
-		ds := make([]*webhook.Delivery, n)
-		for i := range ds {
-			ds[i] = &webhook.Delivery{ID: randid.New("dlv_"), AccountID: acctID, WebhookID: w.ID, EventID: e.ID,
-				EventType: e.Type, Body: body, State: webhook.DeliveryPending, NextAttemptAt: base.Add(time.Duration(done+i) * time.Millisecond), CreatedAt: base}
-		}
-		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error {
-			if err := tx.EventInsert(ctx, e); err != nil {
-				return err
+	queue := func(hook *webhook.Webhook, n int, due func(i int) time.Time) {
+		for done := 0; done < n; {
+			k := min(1000, n-done)
+			e := &webhook.Event{ID: randid.New("evt_"), AccountID: acctID, Type: webhook.ProposalCreated, OccurredAt: base}
+			ds := make([]*webhook.Delivery, k)
+			for i := range ds {
+				ds[i] = &webhook.Delivery{ID: randid.New("dlv_"), AccountID: acctID, WebhookID: hook.ID, EventID: e.ID,
+					EventType: e.Type, Body: body, State: webhook.DeliveryPending, NextAttemptAt: due(done + i), CreatedAt: base}
 			}
-			return tx.DeliveryInsert(ctx, ds)
-		}))
-		done += n
+			require.NoError(b, db.Tx(ctx, func(tx store.Tx) error {
+				if err := tx.EventInsert(ctx, e); err != nil {
+					return err
+				}
+				return tx.DeliveryInsert(ctx, ds)
+			}))
+			done += k
+		}
 	}
+	var exclude []string
+	if hungBacklog > 0 {
+		hung := *w
+		hung.ID = randid.New("wh_")
+		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error { return tx.WebhookInsert(ctx, &hung) }))
+		queue(&hung, hungBacklog, func(int) time.Time { return base.Add(-time.Hour) })
+		exclude = []string{hung.ID}
+	}
+	// The backlog: b.N batches.
+	total := b.N * batch
+	queue(w, total, func(i int) time.Time { return base.Add(time.Duration(i) * time.Millisecond) })
 	now := base.Add(time.Duration(total) * time.Millisecond)
 	headers := map[string]string{"Content-Type": "application/json", "webhook-id": "evt_x", "X-Quikly-Signature": "abc"}
 	b.ResetTimer()
@@ -58,7 +76,8 @@ func BenchmarkClaimComplete(b *testing.B) {
 		var cs []*store.ClaimedDelivery
 		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error {
 			var err error
-			cs, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: batch})
+			cs, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: batch,
+				ExcludeWebhooks: exclude})
 			return err
 		}))
 		require.Len(b, cs, batch)
