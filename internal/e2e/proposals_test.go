@@ -343,7 +343,7 @@ func TestEveryEventFromItsRealAction(t *testing.T) {
 	// proposal.created: a draft, nothing shared or answered yet.
 	p := srcCall(t, env, key, "POST", "/proposals", srcProposalBody(), http.StatusCreated)
 	id := p["id"].(string)
-	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, id)
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, id, "a UUID, version 7 (time-ordered)")
 	e, _ = b.expectProposal(t, webhook.ProposalCreated, id)
 	require.Equal(t, map[string]any{"proposal_id": id, "name": "Website redesign", "status": "draft",
 		"client_name": "Acme Corp", "total": json.Number("2500.30"), "currency": "USD", "share_url": nil,
