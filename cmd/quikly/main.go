@@ -40,7 +40,7 @@ type deliveryFlags struct {
 	AllowPrivateTargets bool          `name:"allow-private-targets" env:"QUIKLY_ALLOW_PRIVATE_TARGETS" help:"Allow webhooks to loopback, private and link-local addresses, and plain http (development only)."`
 	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"720h" help:"How long delivery logs are kept."`
 	DebugAddr           string        `name:"debug-addr" env:"QUIKLY_DEBUG_ADDR" help:"Serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty."`
-	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"64" help:"Attempts in flight at once in this process."`
+	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"128" help:"Attempts in flight at once in this process."`
 	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"16" help:"Attempts in flight at once to one webhook in this process."`
 }
 

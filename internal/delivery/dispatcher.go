@@ -11,7 +11,10 @@ import (
 
 // Dispatcher defaults.
 const (
-	WorkersDefault      = 64
+	// WorkersDefault is 8 × PerWebhookDefault: a hung webhook holds an eighth of the pool, and the
+	// claims that refill a healthy webhook beside it stay large. With 64 (4×), the healthy webhook's
+	// rate beside a hung one was 0.83–0.97 of its rate alone; with 128, 0.96–1.02 (BENCHMARKS.md).
+	WorkersDefault      = 128
 	PerWebhookDefault   = 16
 	BatchSizeDefault    = 128
 	PollIntervalDefault = 500 * time.Millisecond
