@@ -312,17 +312,23 @@ func (q *queries) EventInsert(ctx context.Context, e *webhook.Event) error {
 	return nil
 }
 
-// insertDeliveries inserts any number of deliveries in one statement: one array per column,
-// unnested in order so seq follows the slice.
-const insertDeliveries = `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, body,
-	state, attempts, retries, next_attempt_at, locked_until, created_at, updated_at)
-	SELECT id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
-		next_attempt_at, NULLIF(locked_until, 0), created_at, created_at
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[],
-		$8::int[], $9::int[], $10::bigint[], $11::bigint[], $12::bigint[]) WITH ORDINALITY
+// insertDeliveries inserts any number of deliveries and their bodies in one statement: one array
+// per column, unnested in order so seq follows the slice.
+const insertDeliveries = `WITH d AS (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
+			$7::text[], $8::int[], $9::int[], $10::bigint[], $11::bigint[], $12::bigint[]) WITH ORDINALITY
 		AS d(id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
 			next_attempt_at, locked_until, created_at, ord)
-	ORDER BY ord`
+	), inserted AS (
+		INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, state, attempts, retries,
+			next_attempt_at, locked_until, created_at, updated_at)
+		SELECT id, account_id, webhook_id, event_id, event_type, state, attempts, retries,
+			next_attempt_at, NULLIF(locked_until, 0), created_at, created_at
+		FROM d ORDER BY ord
+		RETURNING seq, id
+	)
+	INSERT INTO delivery_bodies (delivery_seq, body)
+	SELECT inserted.seq, d.body FROM inserted JOIN d ON d.id = inserted.id ORDER BY inserted.seq`
 
 func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error {
 	if len(ds) == 0 {
@@ -353,8 +359,12 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 	return nil
 }
 
+// deliveryCols are read FROM deliveryTables.
 const deliveryCols = `id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
 	next_attempt_at, created_at`
+
+// deliveryTables are deliveries with their bodies.
+const deliveryTables = `deliveries JOIN delivery_bodies ON delivery_seq = seq`
 
 // deliveryDest returns the scan destinations of deliveryCols into d, and a func that finishes d
 // after the scan.
@@ -378,7 +388,7 @@ func scanDelivery(row scanner) (*webhook.Delivery, error) {
 }
 
 func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webhook.Delivery, error) {
-	return scanDelivery(q.q.QueryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries
+	return scanDelivery(q.q.QueryRow(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
 		WHERE id = $1 AND account_id = $2`, id, accountID))
 }
 
@@ -391,13 +401,13 @@ func claimWith(due string) string {
 	return `WITH due AS MATERIALIZED (` + due + `), claimed AS (
 		UPDATE deliveries d SET next_attempt_at = $4, locked_until = $4, updated_at = $1
 		FROM due WHERE d.seq = due.seq
-		RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.body, d.state, d.attempts,
+		RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.state, d.attempts,
 			d.retries, d.next_attempt_at, d.created_at, due.due_at, d.seq
 	)
-	SELECT c.id, c.account_id, c.webhook_id, c.event_id, c.event_type, c.body, c.state, c.attempts,
+	SELECT c.id, c.account_id, c.webhook_id, c.event_id, c.event_type, b.body, c.state, c.attempts,
 		c.retries, c.next_attempt_at, c.created_at, w.url, w.secret, w.previous_secret,
 		w.previous_secret_expires_at
-	FROM claimed c JOIN webhooks w ON w.id = c.webhook_id
+	FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN delivery_bodies b ON b.delivery_seq = c.seq
 	ORDER BY c.due_at, c.seq`
 }
 
@@ -661,9 +671,9 @@ const ExpiredWhilePaused = "expired while paused"
 func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error) {
 	// SKIP LOCKED: every node sweeps, and concurrent sweeps take disjoint rows instead of queueing
 	// behind each other.
-	rows, err := q.q.Query(ctx, `SELECT `+deliveryCols+` FROM deliveries
+	rows, err := q.q.Query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
 		WHERE state = 'held' AND created_at < $1 ORDER BY created_at LIMIT $2
-		FOR UPDATE SKIP LOCKED`, ms(olderThan), limit)
+		FOR UPDATE OF deliveries SKIP LOCKED`, ms(olderThan), limit)
 	expired, err := collect(rows, err, scanDelivery)
 	if err != nil {
 		return 0, fmt.Errorf("expire held deliveries: %w", err)
@@ -736,7 +746,7 @@ func scanAttempt(row scanner) (*webhook.Attempt, error) {
 
 func (q *queries) AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error) {
 	return scanAttempt(q.q.QueryRow(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN deliveries d ON d.id = a.delivery_id
+		JOIN deliveries ad ON ad.id = a.delivery_id JOIN delivery_bodies d ON d.delivery_seq = ad.seq
 		WHERE a.id = $1 AND a.account_id = $2 AND a.webhook_id = $3`, id, accountID, webhookID))
 }
 
@@ -747,7 +757,7 @@ func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) (
 	}
 	// One statement for every filter combination (NULL and '' mean "any"), so pgx prepares it once.
 	rows, err := q.q.Query(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN deliveries d ON d.id = a.delivery_id
+		JOIN deliveries ad ON ad.id = a.delivery_id JOIN delivery_bodies d ON d.delivery_seq = ad.seq
 		WHERE a.account_id = $1 AND a.webhook_id = $2 AND a.seq < $3
 			AND ($4::boolean IS NULL OR a.succeeded = $4) AND ($5 = '' OR a.event_type = $5)
 		ORDER BY a.seq DESC LIMIT $6`,

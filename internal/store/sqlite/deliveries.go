@@ -19,19 +19,27 @@ import (
 
 // insertDeliveries queues deliveries; event_seq comes from event_id, and a delivery of no event
 // fails on its NOT NULL.
-var insertDeliveries = newBatchStmt(13, `INSERT INTO deliveries (id, account_id, webhook_id, event_id,
-	event_seq, event_type, body, state, attempts, retries, next_attempt_at, locked_until, created_at,
-	updated_at)
+var insertDeliveries = newBatchStmt(12, `INSERT INTO deliveries (id, account_id, webhook_id, event_id,
+	event_seq, event_type, state, attempts, retries, next_attempt_at, locked_until, created_at, updated_at)
 	SELECT column1, column2, column3, column4, (SELECT seq FROM events WHERE events.id = column4), column5,
-		column6, column7, column8, column9, column10, column11, column12, column13
+		column6, column7, column8, column9, column10, column11, column12
 	FROM (VALUES {{rows}})`)
+
+// insertBodies stores the bodies of deliveries just inserted; each row is (delivery id, body).
+var insertBodies = newBatchStmt(2, `INSERT INTO delivery_bodies (delivery_seq, body)
+	SELECT (SELECT seq FROM deliveries WHERE deliveries.id = column1), column2 FROM (VALUES {{rows}})`)
 
 func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error {
 	err := insertDeliveries.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
 		d := ds[i]
-		return append(args, d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType, d.Body, string(d.State),
+		return append(args, d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType, string(d.State),
 			d.Attempts, d.Retries, ms(d.NextAttemptAt), nullMS(d.LockedUntil), ms(d.CreatedAt), ms(d.CreatedAt))
 	})
+	if err == nil {
+		err = insertBodies.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
+			return append(args, ds[i].ID, ds[i].Body)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
 	}
@@ -42,10 +50,15 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 // until its lease expires. In each claim statement ?1 is the lease's end and ?2 is now.
 const claimSet = `UPDATE deliveries SET next_attempt_at = ?1, locked_until = ?1, updated_at = ?2 WHERE `
 
+// claimedCols are what a claim returns: deliveryCols with the body left empty (it is read next, from
+// delivery_bodies, by seq), then the seq.
+const claimedCols = `id, account_id, webhook_id, event_id, event_type, NULL, state, attempts, retries,
+	next_attempt_at, created_at, seq`
+
 // claimDueSQL claims the first ?3 due deliveries: a walk of deliveries_due.
 const claimDueSQL = claimSet + `seq IN (SELECT seq FROM deliveries
 	WHERE state = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3)
-	RETURNING ` + deliveryCols
+	RETURNING ` + claimedCols
 
 // claimDueExcludingSQL claims the first ?3 due deliveries of webhooks not in the JSON array ?4. It
 // walks deliveries_due alone, which holds webhook_id, but every excluded row due before the last one
@@ -54,12 +67,12 @@ const claimDueSQL = claimSet + `seq IN (SELECT seq FROM deliveries
 const claimDueExcludingSQL = claimSet + `seq IN (SELECT seq FROM deliveries
 	WHERE state = 'pending' AND next_attempt_at <= ?2 AND webhook_id NOT IN (SELECT value FROM json_each(?4))
 	ORDER BY next_attempt_at, seq LIMIT ?3)
-	RETURNING ` + deliveryCols
+	RETURNING ` + claimedCols
 
 // claimSeqsSQL claims the deliveries whose seqs are in the JSON array ?3, chosen in this transaction.
 const claimSeqsSQL = claimSet + `seq IN (SELECT value FROM json_each(?3))
 	AND state = 'pending' AND next_attempt_at <= ?2
-	RETURNING ` + deliveryCols
+	RETURNING ` + claimedCols
 
 // pendingWebhooksSQL lists the webhooks with pending deliveries, at most ?1: one step of
 // deliveries_webhook_due per webhook, from one webhook to the next, however many deliveries each has.
@@ -107,12 +120,18 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	}
 	defer rows.Close()
 	var out []*store.ClaimedDelivery
+	bySeq := map[int64]*store.ClaimedDelivery{}
 	for rows.Next() {
 		c := &store.ClaimedDelivery{LeaseUntil: p.LeaseUntil}
-		if err := scanDelivery(rows, &c.Delivery); err != nil {
-			return nil, err
+		var state string
+		var next, created, seq int64
+		if err := rows.Scan(&c.ID, &c.AccountID, &c.WebhookID, &c.EventID, &c.EventType, &c.Body, &state,
+			&c.Attempts, &c.Retries, &next, &created, &seq); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
+		c.State, c.NextAttemptAt, c.CreatedAt = webhook.DeliveryState(state), fromMS(next), fromMS(created)
 		out = append(out, c)
+		bySeq[seq] = c
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
@@ -120,6 +139,9 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	rows.Close()
 	if len(out) == 0 {
 		return nil, nil
+	}
+	if err := q.readBodies(ctx, bySeq); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	// One lookup per distinct webhook, not per delivery.
 	hooks := map[string]*webhook.Webhook{}
@@ -203,6 +225,29 @@ func (q *queries) dueOfWebhooks(ctx context.Context, p *store.DeliveryClaimDuePa
 		seqs[i] = d.seq
 	}
 	return seqs, true, nil
+}
+
+// readBodies fills in the bodies of claimed deliveries, by seq.
+func (q *queries) readBodies(ctx context.Context, bySeq map[int64]*store.ClaimedDelivery) error {
+	seqs := make([]int64, 0, len(bySeq))
+	for seq := range bySeq {
+		seqs = append(seqs, seq)
+	}
+	rows, err := q.query(ctx, `SELECT delivery_seq, body FROM delivery_bodies
+		WHERE delivery_seq IN (SELECT value FROM json_each(?))`, int64sJSON(seqs))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
+			return err
+		}
+		bySeq[seq].Body = body
+	}
+	return rows.Err()
 }
 
 // int64sJSON returns vs as a JSON array.
@@ -325,7 +370,7 @@ var failDeliveries = newBatchStmt(2, `UPDATE deliveries SET state = 'failed', at
 	FROM (VALUES {{rows}}) AS v WHERE deliveries.id = v.column1`)
 
 func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error) {
-	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM deliveries
+	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
 		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, ms(olderThan), limit)
 	if err != nil {
 		return 0, err

@@ -288,8 +288,12 @@ func (q *queries) EventInsert(ctx context.Context, e *webhook.Event) error {
 	return err
 }
 
+// deliveryCols are read FROM deliveryTables.
 const deliveryCols = `id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
 	next_attempt_at, created_at`
+
+// deliveryTables are deliveries with their bodies.
+const deliveryTables = `deliveries JOIN delivery_bodies ON delivery_seq = seq`
 
 func scanDelivery(row interface{ Scan(...any) error }, d *webhook.Delivery) error {
 	var state string
@@ -304,7 +308,7 @@ func scanDelivery(row interface{ Scan(...any) error }, d *webhook.Delivery) erro
 
 func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webhook.Delivery, error) {
 	var d webhook.Delivery
-	err := scanDelivery(q.queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries
+	err := scanDelivery(q.queryRow(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
 		WHERE id = ? AND account_id = ?`, id, accountID), &d)
 	if err != nil {
 		return nil, err
@@ -381,7 +385,7 @@ func scanAttempt(row interface{ Scan(...any) error }) (*webhook.Attempt, error) 
 
 func (q *queries) AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error) {
 	return scanAttempt(q.queryRow(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN deliveries d ON d.seq = a.delivery_seq
+		JOIN delivery_bodies d ON d.delivery_seq = a.delivery_seq
 		WHERE a.id = ? AND a.account_id = ? AND a.webhook_id = ?`, id, accountID, webhookID))
 }
 
@@ -401,7 +405,7 @@ func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) (
 		args = append(args, p.EventType)
 	}
 	rows, err := q.query(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN deliveries d ON d.seq = a.delivery_seq
+		JOIN delivery_bodies d ON d.delivery_seq = a.delivery_seq
 		WHERE `+where+` ORDER BY a.seq DESC LIMIT ?`, append(args, p.Limit)...)
 	if err != nil {
 		return nil, err
