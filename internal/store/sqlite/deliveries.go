@@ -50,9 +50,9 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 // until its lease expires. In each claim statement ?1 is the lease's end and ?2 is now.
 const claimSet = `UPDATE deliveries SET next_attempt_at = ?1, locked_until = ?1, updated_at = ?2 WHERE `
 
-// claimedCols are what a claim returns: deliveryCols with the body left empty (it is read next, from
-// delivery_bodies, by seq), then the seq.
-const claimedCols = `id, account_id, webhook_id, event_id, event_type, NULL, state, attempts, retries,
+// claimedCols are what a claim returns: deliveryCols but the body, which readBodies reads next from
+// delivery_bodies (RETURNING sees only the updated table), and the seq to read it by.
+const claimedCols = `id, account_id, webhook_id, event_id, event_type, state, attempts, retries,
 	next_attempt_at, created_at, seq`
 
 // claimDueSQL claims the first ?3 due deliveries: a walk of deliveries_due.
@@ -125,7 +125,7 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 		c := &store.ClaimedDelivery{LeaseUntil: p.LeaseUntil}
 		var state string
 		var next, created, seq int64
-		if err := rows.Scan(&c.ID, &c.AccountID, &c.WebhookID, &c.EventID, &c.EventType, &c.Body, &state,
+		if err := rows.Scan(&c.ID, &c.AccountID, &c.WebhookID, &c.EventID, &c.EventType, &state,
 			&c.Attempts, &c.Retries, &next, &created, &seq); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
