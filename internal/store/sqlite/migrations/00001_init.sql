@@ -56,6 +56,7 @@ CREATE TABLE deliveries (
     -- page write per delivery.
     event_seq       INTEGER NOT NULL REFERENCES events (seq),
     event_type      TEXT NOT NULL,
+    body            BLOB NOT NULL,
     state           TEXT NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     retries         INTEGER NOT NULL DEFAULT 0,
@@ -78,13 +79,6 @@ CREATE INDEX deliveries_held ON deliveries (created_at) WHERE state = 'held';
 CREATE INDEX deliveries_event ON deliveries (event_seq);
 -- Retention pruning finds finished deliveries by age here instead of scanning the table.
 CREATE INDEX deliveries_finished ON deliveries (updated_at) WHERE state IN ('succeeded', 'failed', 'cancelled');
-
--- Each delivery's body, written once. A claim and an outcome each rewrite the delivery's row: with the
--- body in it, every byte of the body was written twice more per delivery.
-CREATE TABLE delivery_bodies (
-    delivery_seq INTEGER PRIMARY KEY REFERENCES deliveries (seq) ON DELETE CASCADE,
-    body         BLOB NOT NULL
-);
 
 CREATE TABLE attempts (
     seq              INTEGER PRIMARY KEY,
@@ -168,7 +162,6 @@ DROP TABLE ui_sessions;
 DROP TABLE lead_sessions;
 DROP TABLE proposals;
 DROP TABLE attempts;
-DROP TABLE delivery_bodies;
 DROP TABLE deliveries;
 DROP TABLE events;
 DROP TABLE webhooks;
