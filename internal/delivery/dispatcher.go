@@ -12,8 +12,9 @@ import (
 // Dispatcher defaults.
 const (
 	// WorkersDefault is 8 × PerWebhookDefault: a hung webhook holds an eighth of the pool, and the
-	// claims that refill a healthy webhook beside it stay large. With 64 (4×), the healthy webhook's
-	// rate beside a hung one was 0.83–0.97 of its rate alone; with 128, 0.96–1.02 (BENCHMARKS.md).
+	// claims that refill a healthy webhook beside it stay large. In alternating runs, the healthy
+	// webhook's rate beside a hung one was 0.83–0.97 of its rate alone with 64 workers and 0.96–1.02
+	// with 128 (BENCHMARKS.md).
 	WorkersDefault      = 128
 	PerWebhookDefault   = 16
 	BatchSizeDefault    = 128

@@ -725,7 +725,7 @@ func (q *queries) AttemptPrune(ctx context.Context, before time.Time, limit int)
 
 const attemptCols = `a.id, a.delivery_id, a.webhook_id, a.account_id, a.event_id, a.event_type, a.number,
 	a.succeeded, a.status_code, a.error, a.response_body, a.response_time_ms, a.request_headers,
-	a.created_at, a.next_attempt_at, d.body`
+	a.created_at, a.next_attempt_at, b.body`
 
 func scanAttempt(row scanner) (*webhook.Attempt, error) {
 	var a webhook.Attempt
@@ -746,7 +746,7 @@ func scanAttempt(row scanner) (*webhook.Attempt, error) {
 
 func (q *queries) AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error) {
 	return scanAttempt(q.q.QueryRow(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN deliveries ad ON ad.id = a.delivery_id JOIN delivery_bodies d ON d.delivery_seq = ad.seq
+		JOIN deliveries d ON d.id = a.delivery_id JOIN delivery_bodies b ON b.delivery_seq = d.seq
 		WHERE a.id = $1 AND a.account_id = $2 AND a.webhook_id = $3`, id, accountID, webhookID))
 }
 
@@ -757,7 +757,7 @@ func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) (
 	}
 	// One statement for every filter combination (NULL and '' mean "any"), so pgx prepares it once.
 	rows, err := q.q.Query(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN deliveries ad ON ad.id = a.delivery_id JOIN delivery_bodies d ON d.delivery_seq = ad.seq
+		JOIN deliveries d ON d.id = a.delivery_id JOIN delivery_bodies b ON b.delivery_seq = d.seq
 		WHERE a.account_id = $1 AND a.webhook_id = $2 AND a.seq < $3
 			AND ($4::boolean IS NULL OR a.succeeded = $4) AND ($5 = '' OR a.event_type = $5)
 		ORDER BY a.seq DESC LIMIT $6`,

@@ -365,7 +365,7 @@ func (q *queries) AttemptPrune(ctx context.Context, before time.Time, limit int)
 
 const attemptCols = `a.id, a.delivery_id, a.webhook_id, a.account_id, a.event_id, a.event_type, a.number,
 	a.succeeded, a.status_code, a.error, a.response_body, a.response_time_ms, a.request_headers,
-	a.created_at, a.next_attempt_at, d.body`
+	a.created_at, a.next_attempt_at, b.body`
 
 func scanAttempt(row interface{ Scan(...any) error }) (*webhook.Attempt, error) {
 	var a webhook.Attempt
@@ -385,7 +385,7 @@ func scanAttempt(row interface{ Scan(...any) error }) (*webhook.Attempt, error) 
 
 func (q *queries) AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error) {
 	return scanAttempt(q.queryRow(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN delivery_bodies d ON d.delivery_seq = a.delivery_seq
+		JOIN delivery_bodies b ON b.delivery_seq = a.delivery_seq
 		WHERE a.id = ? AND a.account_id = ? AND a.webhook_id = ?`, id, accountID, webhookID))
 }
 
@@ -405,7 +405,7 @@ func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) (
 		args = append(args, p.EventType)
 	}
 	rows, err := q.query(ctx, `SELECT `+attemptCols+` FROM attempts a
-		JOIN delivery_bodies d ON d.delivery_seq = a.delivery_seq
+		JOIN delivery_bodies b ON b.delivery_seq = a.delivery_seq
 		WHERE `+where+` ORDER BY a.seq DESC LIMIT ?`, append(args, p.Limit)...)
 	if err != nil {
 		return nil, err
