@@ -27,4 +27,4 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 echo "== end-to-end tests again on PostgreSQL"
 # (In cmd/quikly, the kill -9, SIGTERM and listen tests take testenv's database; the others repeat.)
-QUIKLY_TEST_BACKEND=postgres go test -race -count=1 -timeout 20m ./internal/e2e/ ./internal/ui/ ./cmd/quikly/
+QUIKLY_TEST_BACKEND=postgres go test -race -count=1 -timeout 20m ./internal/e2e/ ./internal/ui/... ./cmd/quikly/

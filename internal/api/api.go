@@ -101,20 +101,6 @@ func (l *limiter) allow(key string) bool {
 	return b.Allow()
 }
 
-// statusOf is the one table from error code to HTTP status.
-var statusOf = map[errs.Code]int{
-	errs.InvalidJSON:      http.StatusBadRequest,
-	errs.Invalid:          http.StatusUnprocessableEntity,
-	errs.Unauthorized:     http.StatusUnauthorized,
-	errs.NotFound:         http.StatusNotFound,
-	errs.MethodNotAllowed: http.StatusMethodNotAllowed,
-	errs.Conflict:         http.StatusConflict,
-	errs.TooLarge:         http.StatusRequestEntityTooLarge,
-	errs.UnsupportedMedia: http.StatusUnsupportedMediaType,
-	errs.RateLimited:      http.StatusTooManyRequests,
-	errs.Internal:         http.StatusInternalServerError,
-}
-
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -132,7 +118,7 @@ func (h *Handler) error(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errs.Errorf(errs.Internal, "Something went wrong on our side; try again.")
 	}
-	writeJSON(w, statusOf[e.Code], errorBody{errorDetail{e.Code, e.Message, e.Fields}})
+	writeJSON(w, errs.Status(e.Code), errorBody{errorDetail{e.Code, e.Message, e.Fields}})
 }
 
 // WriteError writes err as SPEC §3 JSON; for handlers outside this package that share the shape.
@@ -141,7 +127,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &e) {
 		e = errs.Errorf(errs.Internal, "Something went wrong on our side; try again.")
 	}
-	writeJSON(w, statusOf[e.Code], errorBody{errorDetail{e.Code, e.Message, e.Fields}})
+	writeJSON(w, errs.Status(e.Code), errorBody{errorDetail{e.Code, e.Message, e.Fields}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,4 +1,4 @@
-package ui_test
+package console_test
 
 import (
 	"bytes"
@@ -156,8 +156,8 @@ func (b *consoleBrowser) shot(name string) {
 	b.do(chromedp.EmulateViewport(1280, 800))
 }
 
-// consoleSignature is X-Quikly-Signature: hex HMAC-SHA256 of the body keyed by the whole secret.
-func consoleSignature(secret string, body []byte) string {
+// signature is X-Quikly-Signature: hex HMAC-SHA256 of the body keyed by the whole secret.
+func signature(secret string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
@@ -244,7 +244,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	first := rcv.Next(t)
 	require.Equal(t, webhook.TestEvent, first.Header.Get("X-Quikly-Event"))
 	require.Equal(t, id, first.Header.Get("X-Quikly-Webhook-Id"))
-	require.Equal(t, consoleSignature(secret, first.Body), first.Header.Get("X-Quikly-Signature"))
+	require.Equal(t, signature(secret, first.Body), first.Header.Get("X-Quikly-Signature"))
 	b.shot("webhook")
 
 	// Pause and resume with the live switch; a reload shows the state was stored.
@@ -341,7 +341,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.click("#send-test", "#test-result")
 	require.Equal(t, "200", b.text("#test-status-code"))
 	rotated := rcv.Next(t)
-	require.Equal(t, consoleSignature(newSecret, rotated.Body), rotated.Header.Get("X-Quikly-Signature"))
+	require.Equal(t, signature(newSecret, rotated.Body), rotated.Header.Get("X-Quikly-Signature"))
 	require.Len(t, strings.Fields(rotated.Header.Get("webhook-signature")), 2, "old and new secret during the overlap")
 
 	// Delete, after a confirmation page.

@@ -1,4 +1,4 @@
-package ui
+package console
 
 import (
 	"errors"
@@ -13,21 +13,21 @@ import (
 
 // Page sizes: the webhook list uses the API's default; logs are read in smaller pages.
 const (
-	consoleLogPageSize = 25
-	// consoleRecentAttempts feeds the recent-success indicator of each webhook.
-	consoleRecentAttempts = 10
+	logPageSize = 25
+	// recentAttempts feeds the recent-success indicator of each webhook.
+	recentAttempts = 10
 )
 
 // --- sign-in ---
 
-// consoleSignInPage is the data of signin.html.
-type consoleSignInPage struct {
-	consoleBase
+// signInPage is the data of signin.html.
+type signInPage struct {
+	pageBase
 	Error string
 }
 
 // handleRoot handles "GET /": the console starts at Settings → Webhooks.
-func (c *console) handleRoot(w http.ResponseWriter, r *http.Request) {
+func (c *handler) handleRoot(w http.ResponseWriter, r *http.Request) {
 	if c.optionalSession(r) == nil {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
@@ -36,24 +36,24 @@ func (c *console) handleRoot(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSignInForm handles "GET /signin".
-func (c *console) handleSignInForm(w http.ResponseWriter, r *http.Request) {
+func (c *handler) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 	if c.optionalSession(r) != nil {
 		http.Redirect(w, r, "/webhooks", http.StatusSeeOther)
 		return
 	}
-	c.render(w, r, http.StatusOK, "signin.html", &consoleSignInPage{consoleBase: consoleBase{Title: "Sign in",
-		Notice: consoleNotice(r.URL.Query().Get("notice"))}})
+	c.render(w, r, http.StatusOK, "signin.html", &signInPage{pageBase: pageBase{Title: "Sign in",
+		Notice: noticeText(r.URL.Query().Get("notice"))}})
 }
 
 // handleSignIn handles "POST /signin". There is no session yet to bind a CSRF token to, so
 // http.CrossOriginProtection alone guards it (against login CSRF).
-func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
+func (c *handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if !c.parseForm(w, r, nil) {
 		return
 	}
 	s, err := c.app.SignIn(r.Context(), r.PostForm.Get("api_key"))
 	if errs.CodeOf(err) == errs.Unauthorized {
-		c.render(w, r, http.StatusUnauthorized, "signin.html", &consoleSignInPage{consoleBase: consoleBase{Title: "Sign in"},
+		c.render(w, r, http.StatusUnauthorized, "signin.html", &signInPage{pageBase: pageBase{Title: "Sign in"},
 			Error: err.Error()})
 		return
 	}
@@ -73,7 +73,7 @@ func (c *console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSignOut handles "POST /signout": the session ends on the server, not just in the browser.
-func (c *console) handleSignOut(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleSignOut(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	if err := c.app.SignOut(r.Context(), s.ID); err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -84,30 +84,30 @@ func (c *console) handleSignOut(w http.ResponseWriter, r *http.Request, s *app.S
 
 // --- webhooks ---
 
-// consoleListPage is the data of webhooks.html.
-type consoleListPage struct {
-	consoleBase
-	Webhooks   []*consoleWebhook
+// listPage is the data of webhooks.html.
+type listPage struct {
+	pageBase
+	Webhooks   []*webhookView
 	NextCursor string
 	Paged      bool // not the first page
 }
 
-var consoleSettingsCrumb = consoleCrumb{Label: "Settings"}
+var settingsCrumb = crumb{Label: "Settings"}
 
-func consoleWebhooksCrumb() []consoleCrumb {
-	return []consoleCrumb{consoleSettingsCrumb, {Label: "Webhooks", Href: "/webhooks"}}
+func webhooksCrumb() []crumb {
+	return []crumb{settingsCrumb, {Label: "Webhooks", Href: "/webhooks"}}
 }
 
 // handleWebhookList handles "GET /webhooks": Settings → Webhooks.
-func (c *console) handleWebhookList(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleWebhookList(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	cursor := r.URL.Query().Get("cursor")
 	p, err := c.app.ListWebhooks(r.Context(), s.Account.ID, 0, cursor)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	page := &consoleListPage{consoleBase: consoleBase{Title: "Webhooks", Session: s,
-		Crumbs: []consoleCrumb{consoleSettingsCrumb, {Label: "Webhooks"}}, Notice: consoleNotice(r.URL.Query().Get("notice"))},
+	page := &listPage{pageBase: pageBase{Title: "Webhooks", Session: s,
+		Crumbs: []crumb{settingsCrumb, {Label: "Webhooks"}}, Notice: noticeText(r.URL.Query().Get("notice"))},
 		NextCursor: p.NextCursor, Paged: cursor != ""}
 	for _, wh := range p.Items {
 		v, err := c.withRecent(r, s, wh)
@@ -121,47 +121,47 @@ func (c *console) handleWebhookList(w http.ResponseWriter, r *http.Request, s *a
 }
 
 // withRecent adds the latest attempts for the recent-success indicator.
-func (c *console) withRecent(r *http.Request, s *app.Session, wh *webhook.Webhook) (*consoleWebhook, error) {
-	v := consoleWebhookOf(wh, c.now())
-	logs, err := c.app.ListLogs(r.Context(), s.Account.ID, wh.ID, app.LogFilter{}, consoleRecentAttempts, "")
+func (c *handler) withRecent(r *http.Request, s *app.Session, wh *webhook.Webhook) (*webhookView, error) {
+	v := webhookViewOf(wh, c.now())
+	logs, err := c.app.ListLogs(r.Context(), s.Account.ID, wh.ID, app.LogFilter{}, recentAttempts, "")
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range logs.Items {
-		v.Recent = append(v.Recent, &consoleAttempt{a})
+		v.Recent = append(v.Recent, &attemptView{a})
 	}
 	return v, nil
 }
 
-// consoleFormPage is the data of webhook_form.html, for create and edit.
-type consoleFormPage struct {
-	consoleBase
+// formPage is the data of webhook_form.html, for create and edit.
+type formPage struct {
+	pageBase
 	Action    string
 	Submit    string
-	Editing   *consoleWebhook // nil when creating
+	Editing   *webhookView // nil when creating
 	Name      string
 	URL       string
 	Active    bool
-	Events    []consoleEventOption
+	Events    []eventOption
 	Errors    map[string]string
 	AllowHTTP bool
 }
 
 // handleWebhookNew handles "GET /webhooks/new".
-func (c *console) handleWebhookNew(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleWebhookNew(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	c.render(w, r, http.StatusOK, "webhook_form.html", c.newForm(s, "", "", true, nil, nil))
 }
 
-func (c *console) newForm(s *app.Session, name, url string, active bool, events []string, fieldErrs map[string]string) *consoleFormPage {
-	return &consoleFormPage{consoleBase: consoleBase{Title: "Create webhook", Session: s,
-		Crumbs: append(consoleWebhooksCrumb(), consoleCrumb{Label: "Create webhook"})},
+func (c *handler) newForm(s *app.Session, name, url string, active bool, events []string, fieldErrs map[string]string) *formPage {
+	return &formPage{pageBase: pageBase{Title: "Create webhook", Session: s,
+		Crumbs: append(webhooksCrumb(), crumb{Label: "Create webhook"})},
 		Action: "/webhooks", Submit: "Create webhook", Name: name, URL: url, Active: active,
-		Events: consoleEventOptions(events), Errors: fieldErrs, AllowHTTP: c.app.AllowPrivateTargets}
+		Events: eventOptions(events), Errors: fieldErrs, AllowHTTP: c.app.AllowPrivateTargets}
 }
 
-// consoleFormInput reads the create/edit form. Every field is present on these forms, so an unticked
+// formInput reads the create/edit form. Every field is present on these forms, so an unticked
 // "active" box means paused and no ticked event means none (which validation refuses).
-func consoleFormInput(r *http.Request) (app.WebhookInput, string, string, bool, []string) {
+func formInput(r *http.Request) (app.WebhookInput, string, string, bool, []string) {
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	url := strings.TrimSpace(r.PostForm.Get("url"))
 	active := r.PostForm.Get("active") != ""
@@ -172,18 +172,18 @@ func consoleFormInput(r *http.Request) (app.WebhookInput, string, string, bool, 
 	return app.WebhookInput{Name: &name, URL: &url, Events: &events, IsActive: &active}, name, url, active, events
 }
 
-// consoleSecretPage is the data of secret.html: the one response that carries a secret.
-type consoleSecretPage struct {
-	consoleBase
-	Webhook     *consoleWebhook
+// secretPage is the data of secret.html: the one response that carries a secret.
+type secretPage struct {
+	pageBase
+	Webhook     *webhookView
 	Secret      string
 	Regenerated bool
 }
 
 // handleWebhookCreate handles "POST /webhooks". The secret is rendered in this response and nowhere
 // else: not in a redirect URL, not in a cookie, never again.
-func (c *console) handleWebhookCreate(w http.ResponseWriter, r *http.Request, s *app.Session) {
-	in, name, url, active, events := consoleFormInput(r)
+func (c *handler) handleWebhookCreate(w http.ResponseWriter, r *http.Request, s *app.Session) {
+	in, name, url, active, events := formInput(r)
 	wh, err := c.app.CreateWebhook(r.Context(), s.Account.ID, in)
 	if e, ok := errors.AsType[*errs.Error](err); ok && e.Code == errs.Invalid {
 		c.render(w, r, http.StatusUnprocessableEntity, "webhook_form.html", c.newForm(s, name, url, active, events, e.Fields))
@@ -193,28 +193,28 @@ func (c *console) handleWebhookCreate(w http.ResponseWriter, r *http.Request, s 
 		c.fail(w, r, s, err)
 		return
 	}
-	v := consoleWebhookOf(wh, c.now())
-	c.render(w, r, http.StatusCreated, "secret.html", &consoleSecretPage{consoleBase: consoleBase{Title: "Webhook created",
-		Session: s, Crumbs: append(consoleWebhooksCrumb(), consoleCrumb{Label: wh.Name})}, Webhook: v, Secret: wh.Secret})
+	v := webhookViewOf(wh, c.now())
+	c.render(w, r, http.StatusCreated, "secret.html", &secretPage{pageBase: pageBase{Title: "Webhook created",
+		Session: s, Crumbs: append(webhooksCrumb(), crumb{Label: wh.Name})}, Webhook: v, Secret: wh.Secret})
 }
 
-// consoleWebhookPage is the data of webhook.html.
-type consoleWebhookPage struct {
-	consoleBase
-	Webhook *consoleWebhook
+// webhookPage is the data of webhook.html.
+type webhookPage struct {
+	pageBase
+	Webhook *webhookView
 	// TestResult is the attempt of a test event just sent, shown inline.
-	TestResult *consoleAttempt
+	TestResult *attemptView
 }
 
-func consoleWebhookCrumbs(wh *consoleWebhook, more ...consoleCrumb) []consoleCrumb {
+func webhookCrumbs(wh *webhookView, more ...crumb) []crumb {
 	if len(more) == 0 {
-		return append(consoleWebhooksCrumb(), consoleCrumb{Label: wh.Name})
+		return append(webhooksCrumb(), crumb{Label: wh.Name})
 	}
-	return append(append(consoleWebhooksCrumb(), consoleCrumb{Label: wh.Name, Href: "/webhooks/" + wh.ID}), more...)
+	return append(append(webhooksCrumb(), crumb{Label: wh.Name, Href: "/webhooks/" + wh.ID}), more...)
 }
 
 // webhookPage loads a webhook and its latest attempts for the webhook page.
-func (c *console) webhookPage(r *http.Request, s *app.Session) (*consoleWebhookPage, error) {
+func (c *handler) loadWebhookPage(r *http.Request, s *app.Session) (*webhookPage, error) {
 	wh, err := c.app.GetWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		return nil, err
@@ -226,41 +226,41 @@ func (c *console) webhookPage(r *http.Request, s *app.Session) (*consoleWebhookP
 	if len(v.Recent) > 5 {
 		v.Recent = v.Recent[:5]
 	}
-	return &consoleWebhookPage{consoleBase: consoleBase{Title: wh.Name, Session: s, Crumbs: consoleWebhookCrumbs(v)}, Webhook: v}, nil
+	return &webhookPage{pageBase: pageBase{Title: wh.Name, Session: s, Crumbs: webhookCrumbs(v)}, Webhook: v}, nil
 }
 
 // handleWebhookView handles "GET /webhooks/{id}".
-func (c *console) handleWebhookView(w http.ResponseWriter, r *http.Request, s *app.Session) {
-	page, err := c.webhookPage(r, s)
+func (c *handler) handleWebhookView(w http.ResponseWriter, r *http.Request, s *app.Session) {
+	page, err := c.loadWebhookPage(r, s)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	page.Notice = consoleNotice(r.URL.Query().Get("notice"))
+	page.Notice = noticeText(r.URL.Query().Get("notice"))
 	c.render(w, r, http.StatusOK, "webhook.html", page)
 }
 
 // handleWebhookEditForm handles "GET /webhooks/{id}/edit".
-func (c *console) handleWebhookEditForm(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleWebhookEditForm(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	wh, err := c.app.GetWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "webhook_form.html", c.editForm(s, consoleWebhookOf(wh, c.now()), wh.Name, wh.URL, wh.IsActive, wh.Events, nil))
+	c.render(w, r, http.StatusOK, "webhook_form.html", c.editForm(s, webhookViewOf(wh, c.now()), wh.Name, wh.URL, wh.IsActive, wh.Events, nil))
 }
 
-func (c *console) editForm(s *app.Session, v *consoleWebhook, name, url string, active bool, events []string, fieldErrs map[string]string) *consoleFormPage {
-	return &consoleFormPage{consoleBase: consoleBase{Title: "Edit " + v.Name, Session: s,
-		Crumbs: consoleWebhookCrumbs(v, consoleCrumb{Label: "Edit"})},
+func (c *handler) editForm(s *app.Session, v *webhookView, name, url string, active bool, events []string, fieldErrs map[string]string) *formPage {
+	return &formPage{pageBase: pageBase{Title: "Edit " + v.Name, Session: s,
+		Crumbs: webhookCrumbs(v, crumb{Label: "Edit"})},
 		Action: "/webhooks/" + v.ID + "/edit", Submit: "Save changes", Editing: v, Name: name, URL: url, Active: active,
-		Events: consoleEventOptions(events), Errors: fieldErrs, AllowHTTP: c.app.AllowPrivateTargets}
+		Events: eventOptions(events), Errors: fieldErrs, AllowHTTP: c.app.AllowPrivateTargets}
 }
 
 // handleWebhookEdit handles "POST /webhooks/{id}/edit".
-func (c *console) handleWebhookEdit(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleWebhookEdit(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	id := r.PathValue("id")
-	in, name, url, active, events := consoleFormInput(r)
+	in, name, url, active, events := formInput(r)
 	_, err := c.app.UpdateWebhook(r.Context(), s.Account.ID, id, in)
 	if e, ok := errors.AsType[*errs.Error](err); ok && e.Code == errs.Invalid {
 		wh, gerr := c.app.GetWebhook(r.Context(), s.Account.ID, id)
@@ -268,7 +268,7 @@ func (c *console) handleWebhookEdit(w http.ResponseWriter, r *http.Request, s *a
 			c.fail(w, r, s, gerr)
 			return
 		}
-		c.render(w, r, http.StatusUnprocessableEntity, "webhook_form.html", c.editForm(s, consoleWebhookOf(wh, c.now()), name, url, active, events, e.Fields))
+		c.render(w, r, http.StatusUnprocessableEntity, "webhook_form.html", c.editForm(s, webhookViewOf(wh, c.now()), name, url, active, events, e.Fields))
 		return
 	}
 	if err != nil {
@@ -282,7 +282,7 @@ func (c *console) handleWebhookEdit(w http.ResponseWriter, r *http.Request, s *a
 // which state it wants rather than "flip", so a double submit cannot undo itself. The page's script
 // posts it with Accept: application/json and gets the new state; without script it is a plain form
 // that redirects back.
-func (c *console) handleWebhookToggle(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleWebhookToggle(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	id := r.PathValue("id")
 	active := r.PostForm.Get("active") == "true"
 	wh, err := c.app.UpdateWebhook(r.Context(), s.Account.ID, id, app.WebhookInput{IsActive: &active})
@@ -290,8 +290,8 @@ func (c *console) handleWebhookToggle(w http.ResponseWriter, r *http.Request, s 
 		c.fail(w, r, s, err)
 		return
 	}
-	if consoleWantsJSON(r) {
-		consoleWriteJSON(w, http.StatusOK, map[string]any{"id": wh.ID, "is_active": wh.IsActive})
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"id": wh.ID, "is_active": wh.IsActive})
 		return
 	}
 	notice := "paused"
@@ -307,25 +307,25 @@ func (c *console) handleWebhookToggle(w http.ResponseWriter, r *http.Request, s 
 
 // handleWebhookTest handles "POST /webhooks/{id}/test": it sends a test event now and shows the
 // outcome on the webhook page.
-func (c *console) handleWebhookTest(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleWebhookTest(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	at, err := c.app.TestWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	page, err := c.webhookPage(r, s)
+	page, err := c.loadWebhookPage(r, s)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	page.TestResult = &consoleAttempt{at}
+	page.TestResult = &attemptView{at}
 	c.render(w, r, http.StatusOK, "webhook.html", page)
 }
 
-// consoleConfirmPage is the data of confirm.html, the no-script confirmation of a drastic action.
-type consoleConfirmPage struct {
-	consoleBase
-	Webhook *consoleWebhook
+// confirmPage is the data of confirm.html, the no-script confirmation of a drastic action.
+type confirmPage struct {
+	pageBase
+	Webhook *webhookView
 	Action  string
 	Danger  bool
 	Button  string
@@ -334,15 +334,15 @@ type consoleConfirmPage struct {
 }
 
 // handleRegenerateConfirm handles "GET /webhooks/{id}/regenerate".
-func (c *console) handleRegenerateConfirm(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleRegenerateConfirm(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	wh, err := c.app.GetWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	v := consoleWebhookOf(wh, c.now())
-	c.render(w, r, http.StatusOK, "confirm.html", &consoleConfirmPage{consoleBase: consoleBase{Title: "Regenerate secret",
-		Session: s, Crumbs: consoleWebhookCrumbs(v, consoleCrumb{Label: "Regenerate secret"})}, Webhook: v,
+	v := webhookViewOf(wh, c.now())
+	c.render(w, r, http.StatusOK, "confirm.html", &confirmPage{pageBase: pageBase{Title: "Regenerate secret",
+		Session: s, Crumbs: webhookCrumbs(v, crumb{Label: "Regenerate secret"})}, Webhook: v,
 		Action: "/webhooks/" + v.ID + "/regenerate", Button: "Regenerate secret",
 		Lead: "A new signing secret replaces the current one, and is shown once.",
 		Details: []string{
@@ -353,27 +353,27 @@ func (c *console) handleRegenerateConfirm(w http.ResponseWriter, r *http.Request
 
 // handleRegenerate handles "POST /webhooks/{id}/regenerate"; like create, it shows the new secret in
 // this response only.
-func (c *console) handleRegenerate(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleRegenerate(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	wh, err := c.app.RegenerateSecret(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	v := consoleWebhookOf(wh, c.now())
-	c.render(w, r, http.StatusOK, "secret.html", &consoleSecretPage{consoleBase: consoleBase{Title: "New signing secret",
-		Session: s, Crumbs: consoleWebhookCrumbs(v, consoleCrumb{Label: "New secret"})}, Webhook: v, Secret: wh.Secret, Regenerated: true})
+	v := webhookViewOf(wh, c.now())
+	c.render(w, r, http.StatusOK, "secret.html", &secretPage{pageBase: pageBase{Title: "New signing secret",
+		Session: s, Crumbs: webhookCrumbs(v, crumb{Label: "New secret"})}, Webhook: v, Secret: wh.Secret, Regenerated: true})
 }
 
 // handleDeleteConfirm handles "GET /webhooks/{id}/delete".
-func (c *console) handleDeleteConfirm(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleDeleteConfirm(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	wh, err := c.app.GetWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	v := consoleWebhookOf(wh, c.now())
-	c.render(w, r, http.StatusOK, "confirm.html", &consoleConfirmPage{consoleBase: consoleBase{Title: "Delete webhook",
-		Session: s, Crumbs: consoleWebhookCrumbs(v, consoleCrumb{Label: "Delete"})}, Webhook: v,
+	v := webhookViewOf(wh, c.now())
+	c.render(w, r, http.StatusOK, "confirm.html", &confirmPage{pageBase: pageBase{Title: "Delete webhook",
+		Session: s, Crumbs: webhookCrumbs(v, crumb{Label: "Delete"})}, Webhook: v,
 		Action: "/webhooks/" + v.ID + "/delete", Danger: true, Button: "Delete webhook",
 		Lead: "This webhook will stop receiving events. This cannot be undone.",
 		Details: []string{
@@ -383,7 +383,7 @@ func (c *console) handleDeleteConfirm(w http.ResponseWriter, r *http.Request, s 
 }
 
 // handleDelete handles "POST /webhooks/{id}/delete".
-func (c *console) handleDelete(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleDelete(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	if err := c.app.DeleteWebhook(r.Context(), s.Account.ID, r.PathValue("id")); err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -393,11 +393,11 @@ func (c *console) handleDelete(w http.ResponseWriter, r *http.Request, s *app.Se
 
 // --- logs ---
 
-// consoleLogsPage is the data of logs.html.
-type consoleLogsPage struct {
-	consoleBase
-	Webhook    *consoleWebhook
-	Attempts   []*consoleAttempt
+// logsPage is the data of logs.html.
+type logsPage struct {
+	pageBase
+	Webhook    *webhookView
+	Attempts   []*attemptView
 	Status     string // "", "succeeded" or "failed"
 	Event      string
 	EventTypes []string
@@ -407,7 +407,7 @@ type consoleLogsPage struct {
 
 // handleLogList handles "GET /webhooks/{id}/logs" with ?status=succeeded|failed, ?event= and
 // ?cursor=: attempts newest first.
-func (c *console) handleLogList(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleLogList(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	wh, err := c.app.GetWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, s, err)
@@ -427,35 +427,35 @@ func (c *console) handleLogList(w http.ResponseWriter, r *http.Request, s *app.S
 		f.EventType = ev
 	}
 	cursor := q.Get("cursor")
-	p, err := c.app.ListLogs(r.Context(), s.Account.ID, wh.ID, f, consoleLogPageSize, cursor)
+	p, err := c.app.ListLogs(r.Context(), s.Account.ID, wh.ID, f, logPageSize, cursor)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	v := consoleWebhookOf(wh, c.now())
-	page := &consoleLogsPage{consoleBase: consoleBase{Title: "Logs · " + wh.Name, Session: s,
-		Crumbs: consoleWebhookCrumbs(v, consoleCrumb{Label: "Logs"}), Wide: true}, Webhook: v, Status: status,
+	v := webhookViewOf(wh, c.now())
+	page := &logsPage{pageBase: pageBase{Title: "Logs · " + wh.Name, Session: s,
+		Crumbs: webhookCrumbs(v, crumb{Label: "Logs"}), Wide: true}, Webhook: v, Status: status,
 		Event: f.EventType, NextCursor: p.NextCursor, Paged: cursor != ""}
 	for _, e := range webhook.Catalogue {
 		page.EventTypes = append(page.EventTypes, e.Event)
 	}
 	page.EventTypes = append(page.EventTypes, webhook.TestEvent)
 	for _, a := range p.Items {
-		page.Attempts = append(page.Attempts, &consoleAttempt{a})
+		page.Attempts = append(page.Attempts, &attemptView{a})
 	}
 	c.render(w, r, http.StatusOK, "logs.html", page)
 }
 
-// consoleLogPage is the data of log.html.
-type consoleLogPage struct {
-	consoleBase
-	Webhook *consoleWebhook
-	Attempt *consoleAttempt
+// logPage is the data of log.html.
+type logPage struct {
+	pageBase
+	Webhook *webhookView
+	Attempt *attemptView
 	// ResendError explains why a resend was refused (the delivery is still pending).
 	ResendError string
 }
 
-func (c *console) logPage(r *http.Request, s *app.Session) (*consoleLogPage, error) {
+func (c *handler) loadLogPage(r *http.Request, s *app.Session) (*logPage, error) {
 	wh, err := c.app.GetWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		return nil, err
@@ -464,30 +464,30 @@ func (c *console) logPage(r *http.Request, s *app.Session) (*consoleLogPage, err
 	if err != nil {
 		return nil, err
 	}
-	v := consoleWebhookOf(wh, c.now())
-	return &consoleLogPage{consoleBase: consoleBase{Title: at.EventType + " · attempt " + strconv.Itoa(at.Number), Session: s,
-		Crumbs: consoleWebhookCrumbs(v, consoleCrumb{Label: "Logs", Href: "/webhooks/" + v.ID + "/logs"}, consoleCrumb{Label: at.ID}), Wide: true},
-		Webhook: v, Attempt: &consoleAttempt{at}}, nil
+	v := webhookViewOf(wh, c.now())
+	return &logPage{pageBase: pageBase{Title: at.EventType + " · attempt " + strconv.Itoa(at.Number), Session: s,
+		Crumbs: webhookCrumbs(v, crumb{Label: "Logs", Href: "/webhooks/" + v.ID + "/logs"}, crumb{Label: at.ID}), Wide: true},
+		Webhook: v, Attempt: &attemptView{at}}, nil
 }
 
 // handleLogView handles "GET /webhooks/{id}/logs/{log_id}": one attempt in full.
-func (c *console) handleLogView(w http.ResponseWriter, r *http.Request, s *app.Session) {
-	page, err := c.logPage(r, s)
+func (c *handler) handleLogView(w http.ResponseWriter, r *http.Request, s *app.Session) {
+	page, err := c.loadLogPage(r, s)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	page.Notice = consoleNotice(r.URL.Query().Get("notice"))
+	page.Notice = noticeText(r.URL.Query().Get("notice"))
 	c.render(w, r, http.StatusOK, "log.html", page)
 }
 
 // handleResend handles "POST /webhooks/{id}/logs/{log_id}/resend". A delivery that is still pending
 // cannot be resent; the log page says so instead of a bare error page.
-func (c *console) handleResend(w http.ResponseWriter, r *http.Request, s *app.Session) {
+func (c *handler) handleResend(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	id, logID := r.PathValue("id"), r.PathValue("log_id")
 	_, err := c.app.Resend(r.Context(), s.Account.ID, id, logID)
 	if errs.CodeOf(err) == errs.Conflict {
-		page, perr := c.logPage(r, s)
+		page, perr := c.loadLogPage(r, s)
 		if perr != nil {
 			c.fail(w, r, s, perr)
 			return
