@@ -53,6 +53,7 @@ type handler struct {
 	pages   map[string]*template.Template
 	static  http.Handler
 	version string // of the static files, busts caches when they change
+	reveals usedReveals
 }
 
 // New returns the handler of the web console at /: sign-in, Settings → Webhooks and the
@@ -114,6 +115,7 @@ func (c *handler) routes(mux *http.ServeMux) {
 	c.route(mux, "/webhooks/{id}", map[string]http.HandlerFunc{"GET": c.authed(c.handleWebhookView)})
 	c.route(mux, "/webhooks/{id}/edit", map[string]http.HandlerFunc{"GET": c.authed(c.handleWebhookEditForm), "POST": c.mutate(c.handleWebhookEdit)})
 	c.route(mux, "/webhooks/{id}/toggle", map[string]http.HandlerFunc{"POST": c.mutate(c.handleWebhookToggle)})
+	c.route(mux, "/webhooks/{id}/secret", map[string]http.HandlerFunc{"GET": c.authed(c.handleSecret)})
 	c.route(mux, "/webhooks/{id}/test", map[string]http.HandlerFunc{"POST": c.mutate(c.handleWebhookTest)})
 	c.route(mux, "/webhooks/{id}/regenerate", map[string]http.HandlerFunc{"GET": c.authed(c.handleRegenerateConfirm), "POST": c.mutate(c.handleRegenerate)})
 	c.route(mux, "/webhooks/{id}/delete", map[string]http.HandlerFunc{"GET": c.authed(c.handleDeleteConfirm), "POST": c.mutate(c.handleDelete)})

@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -172,7 +173,7 @@ func formInput(r *http.Request) (app.WebhookInput, string, string, bool, []strin
 	return app.WebhookInput{Name: &name, URL: &url, Events: &events, IsActive: &active}, name, url, active, events
 }
 
-// secretPage is the data of secret.html: the one response that carries a secret.
+// secretPage is the data of secret.html: the one page that shows a secret.
 type secretPage struct {
 	pageBase
 	Webhook     *webhookView
@@ -180,12 +181,13 @@ type secretPage struct {
 	Regenerated bool
 }
 
-// handleWebhookCreate handles "POST /webhooks". The secret is rendered in this response and nowhere
-// else: not in a redirect URL, not in a cookie, never again.
+// handleWebhookCreate handles "POST /webhooks" and redirects (303) to the page that shows the new
+// secret once, so a reload cannot create a second webhook.
 func (c *handler) handleWebhookCreate(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	in, name, url, active, events := formInput(r)
 	wh, err := c.app.CreateWebhook(r.Context(), s.Account.ID, in)
 	if e, ok := errors.AsType[*errs.Error](err); ok && e.Code == errs.Invalid {
+		// Nothing was stored: the form again, with the problems and what was typed.
 		c.render(w, r, http.StatusUnprocessableEntity, "webhook_form.html", c.newForm(s, name, url, active, events, e.Fields))
 		return
 	}
@@ -193,9 +195,38 @@ func (c *handler) handleWebhookCreate(w http.ResponseWriter, r *http.Request, s 
 		c.fail(w, r, s, err)
 		return
 	}
+	c.redirectToSecret(w, r, s, wh, revealCreated)
+}
+
+// redirectToSecret answers a create or a regenerate: 303 to the secret's page, with a reveal token
+// (never the secret) in the URL.
+func (c *handler) redirectToSecret(w http.ResponseWriter, r *http.Request, s *app.Session, wh *webhook.Webhook, kind revealKind) {
+	token := revealToken(s, wh.ID, wh.Secret, kind, c.now().Add(revealTTL))
+	http.Redirect(w, r, "/webhooks/"+wh.ID+"/secret?reveal="+token, http.StatusSeeOther)
+}
+
+// handleSecret handles "GET /webhooks/{id}/secret?reveal=": the secret just created or regenerated,
+// shown once. Shown before, expired, or superseded by a newer secret, it sends the browser to the
+// webhook's page, which says the secret is shown only once.
+func (c *handler) handleSecret(w http.ResponseWriter, r *http.Request, s *app.Session) {
+	wh, err := c.app.GetWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	token := r.URL.Query().Get("reveal")
+	kind, ok := checkReveal(s, wh.ID, wh.Secret, token, c.now())
+	if !ok || !c.reveals.take(token, c.now()) {
+		http.Redirect(w, r, "/webhooks/"+wh.ID+"?notice=secretshown", http.StatusSeeOther)
+		return
+	}
 	v := webhookViewOf(wh, c.now())
-	c.render(w, r, http.StatusCreated, "secret.html", &secretPage{pageBase: pageBase{Title: "Webhook created",
-		Session: s, Crumbs: append(webhooksCrumb(), crumb{Label: wh.Name})}, Webhook: v, Secret: wh.Secret})
+	page := &secretPage{pageBase: pageBase{Title: "Webhook created", Session: s, Crumbs: append(webhooksCrumb(), crumb{Label: wh.Name})},
+		Webhook: v, Secret: wh.Secret}
+	if kind == revealRegenerated {
+		page.Title, page.Crumbs, page.Regenerated = "New signing secret", webhookCrumbs(v, crumb{Label: "New secret"}), true
+	}
+	c.render(w, r, http.StatusOK, "secret.html", page)
 }
 
 // webhookPage is the data of webhook.html.
@@ -229,7 +260,8 @@ func (c *handler) loadWebhookPage(r *http.Request, s *app.Session) (*webhookPage
 	return &webhookPage{pageBase: pageBase{Title: wh.Name, Session: s, Crumbs: webhookCrumbs(v)}, Webhook: v}, nil
 }
 
-// handleWebhookView handles "GET /webhooks/{id}".
+// handleWebhookView handles "GET /webhooks/{id}", with ?test={log id} after "Send test event": that
+// attempt is shown as the test's result.
 func (c *handler) handleWebhookView(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	page, err := c.loadWebhookPage(r, s)
 	if err != nil {
@@ -237,6 +269,16 @@ func (c *handler) handleWebhookView(w http.ResponseWriter, r *http.Request, s *a
 		return
 	}
 	page.Notice = noticeText(r.URL.Query().Get("notice"))
+	if logID := r.URL.Query().Get("test"); logID != "" {
+		at, err := c.app.GetLog(r.Context(), s.Account.ID, page.Webhook.ID, logID)
+		switch {
+		case err == nil && at.EventType == webhook.TestEvent:
+			page.TestResult = &attemptView{at}
+		case err != nil && errs.CodeOf(err) != errs.NotFound && errs.CodeOf(err) != errs.Invalid:
+			c.fail(w, r, s, err)
+			return
+		} // a stale or edited link shows the page without a result
+	}
 	c.render(w, r, http.StatusOK, "webhook.html", page)
 }
 
@@ -305,21 +347,16 @@ func (c *handler) handleWebhookToggle(w http.ResponseWriter, r *http.Request, s 
 	http.Redirect(w, r, back+"?notice="+notice, http.StatusSeeOther)
 }
 
-// handleWebhookTest handles "POST /webhooks/{id}/test": it sends a test event now and shows the
-// outcome on the webhook page.
+// handleWebhookTest handles "POST /webhooks/{id}/test": it sends a test event now, then redirects
+// (303) to the webhook's page, which shows the outcome; a reload shows it again and sends nothing.
 func (c *handler) handleWebhookTest(w http.ResponseWriter, r *http.Request, s *app.Session) {
-	at, err := c.app.TestWebhook(r.Context(), s.Account.ID, r.PathValue("id"))
+	id := r.PathValue("id")
+	at, err := c.app.TestWebhook(r.Context(), s.Account.ID, id)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	page, err := c.loadWebhookPage(r, s)
-	if err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
-	page.TestResult = &attemptView{at}
-	c.render(w, r, http.StatusOK, "webhook.html", page)
+	http.Redirect(w, r, "/webhooks/"+id+"?test="+url.QueryEscape(at.ID), http.StatusSeeOther)
 }
 
 // confirmPage is the data of confirm.html, the no-script confirmation of a drastic action.
@@ -351,17 +388,15 @@ func (c *handler) handleRegenerateConfirm(w http.ResponseWriter, r *http.Request
 		}})
 }
 
-// handleRegenerate handles "POST /webhooks/{id}/regenerate"; like create, it shows the new secret in
-// this response only.
+// handleRegenerate handles "POST /webhooks/{id}/regenerate"; like create, it redirects to the page
+// that shows the new secret once.
 func (c *handler) handleRegenerate(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	wh, err := c.app.RegenerateSecret(r.Context(), s.Account.ID, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	v := webhookViewOf(wh, c.now())
-	c.render(w, r, http.StatusOK, "secret.html", &secretPage{pageBase: pageBase{Title: "New signing secret",
-		Session: s, Crumbs: webhookCrumbs(v, crumb{Label: "New secret"})}, Webhook: v, Secret: wh.Secret, Regenerated: true})
+	c.redirectToSecret(w, r, s, wh, revealRegenerated)
 }
 
 // handleDeleteConfirm handles "GET /webhooks/{id}/delete".

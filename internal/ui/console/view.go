@@ -38,19 +38,20 @@ type crumb struct {
 // notices are the confirmations a redirect can ask for with ?notice=. Only these fixed texts
 // can appear, so a crafted link cannot put words in the console's mouth.
 var notices = map[string]string{
-	"created":   "Webhook created.",
-	"updated":   "Webhook saved.",
-	"deleted":   "Webhook deleted. Its pending deliveries were cancelled.",
-	"paused":    "Webhook paused. New events are held until you resume it.",
-	"resumed":   "Webhook resumed. Held events are being delivered, oldest first.",
-	"resent":    "Delivery queued again: it will be sent shortly with the same body and ids.",
-	"signedout": "You have signed out.",
+	"created":     "Webhook created.",
+	"updated":     "Webhook saved.",
+	"deleted":     "Webhook deleted. Its pending deliveries were cancelled.",
+	"paused":      "Webhook paused. New events are held until you resume it.",
+	"resumed":     "Webhook resumed. Held events are being delivered, oldest first.",
+	"resent":      "Delivery queued again: it will be sent shortly with the same body and ids.",
+	"secretshown": "The signing secret is shown only once. If you did not copy it, regenerate a new one.",
+	"signedout":   "You have signed out.",
 }
 
 func noticeText(code string) string { return notices[code] }
 
-// webhookView is a webhook as pages show it. It has no secret field on purpose: only the page that
-// answers a create or a regenerate ever receives the secret, separately.
+// webhookView is a webhook as pages show it. It has no secret field on purpose: only the page a create or a
+// regenerate redirects to ever receives the secret, separately, once.
 type webhookView struct {
 	ID        string
 	Name      string
