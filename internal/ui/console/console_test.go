@@ -260,24 +260,99 @@ func TestConsoleCSRF(t *testing.T) {
 		b := newBundle(t, "http://localhost:8080")
 		ck, csrf := b.signIn(t)
 		res := b.do(t, "POST", "/webhooks", createForm(csrf, "CRM"), ck, "Sec-Fetch-Site", "same-origin")
-		require.Equal(t, http.StatusCreated, res.StatusCode)
-		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
-		body := readBody(t, res)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
 		p, err := b.app.ListWebhooks(context.Background(), b.account(t), 0, "")
 		require.NoError(t, err)
 		require.Len(t, p.Items, 1)
 		secret := p.Items[0].Secret
+		loc := res.Header.Get("Location")
+		require.True(t, strings.HasPrefix(loc, "/webhooks/"+p.Items[0].ID+"/secret?reveal="), loc)
+		require.NotContains(t, loc, secret, "the secret never travels in a URL")
+
+		res = b.do(t, "GET", loc, nil, ck)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+		body := readBody(t, res)
 		m := regexp.MustCompile(`id="secret" value="([^"]+)"`).FindStringSubmatch(body)
 		require.NotNil(t, m)
 		require.Equal(t, secret, html.UnescapeString(m[1]))
 		require.Contains(t, body, "will not be shown again")
 
-		for _, path := range []string{"/webhooks", "/webhooks/" + p.Items[0].ID, "/webhooks/" + p.Items[0].ID + "/edit"} {
+		for _, path := range []string{loc, "/webhooks", "/webhooks/" + p.Items[0].ID, "/webhooks/" + p.Items[0].ID + "/edit"} {
 			page := readBody(t, b.do(t, "GET", path, nil, ck))
 			require.NotContains(t, page, m[1], path)
 			require.NotContains(t, html.UnescapeString(page), secret, path)
 		}
 	})
+}
+
+// TestConsolePostRedirectGet checks SPEC §15: every state-changing form answers 303, so a reload
+// repeats nothing; the secret's page shows it once, to the session that made it only, and only while
+// it is the webhook's secret.
+func TestConsolePostRedirectGet(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t, "http://localhost:8080")
+	ck, csrf := b.signIn(t)
+	acct := b.account(t)
+
+	res := b.do(t, "POST", "/webhooks", createForm(csrf, "CRM"), ck)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	created := res.Header.Get("Location")
+	p, err := b.app.ListWebhooks(context.Background(), acct, 0, "")
+	require.NoError(t, err)
+	require.Len(t, p.Items, 1)
+	wh := p.Items[0]
+
+	// Another session of the same account cannot use the link.
+	ck2, csrf2 := b.signIn(t)
+	res = b.do(t, "GET", created, nil, ck2)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/webhooks/"+wh.ID+"?notice=secretshown", res.Header.Get("Location"))
+
+	// Once shown, a reload of the same URL sends the browser to the webhook's page, which says why.
+	require.Equal(t, http.StatusOK, b.do(t, "GET", created, nil, ck).StatusCode)
+	res = b.do(t, "GET", created, nil, ck)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/webhooks/"+wh.ID+"?notice=secretshown", res.Header.Get("Location"))
+	require.Contains(t, readBody(t, b.do(t, "GET", res.Header.Get("Location"), nil, ck)), "shown only once")
+	require.Equal(t, 1, b.webhookCount(t, acct))
+
+	// Regenerate: 303 to the secret's page. A link is refused once its secret has been replaced, and
+	// once it has expired.
+	res = b.do(t, "POST", "/webhooks/"+wh.ID+"/regenerate", url.Values{"csrf_token": {csrf2}}, ck2)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	regenerated := res.Header.Get("Location")
+	got, err := b.app.GetWebhook(context.Background(), acct, wh.ID)
+	require.NoError(t, err)
+	require.NotEqual(t, wh.Secret, got.Secret)
+	require.NotContains(t, regenerated, got.Secret)
+	res = b.do(t, "GET", regenerated, nil, ck2)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	body := readBody(t, res)
+	require.Contains(t, html.UnescapeString(body), `value="`+got.Secret+`"`)
+	require.Contains(t, body, "Secret regenerated")
+
+	regenerate := func() string {
+		t.Helper()
+		res := b.do(t, "POST", "/webhooks/"+wh.ID+"/regenerate", url.Values{"csrf_token": {csrf}}, ck)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		return res.Header.Get("Location")
+	}
+	superseded, late := regenerate(), regenerate()
+	res = b.do(t, "GET", superseded, nil, ck)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "a link for a secret that was replaced shows nothing")
+	b.clock.Advance(6 * time.Minute)
+	res = b.do(t, "GET", late, nil, ck)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "an expired link shows nothing")
+	require.Equal(t, "/webhooks/"+wh.ID+"?notice=secretshown", res.Header.Get("Location"))
+
+	// (Send test event → reload → one request: TestConsoleInBrowser, against the whole service.)
+	// A test link naming another attempt, or none of this webhook's, shows the page without a result.
+	for _, bad := range []string{"att_nope", "%00", "x"} {
+		res = b.do(t, "GET", "/webhooks/"+wh.ID+"?test="+bad, nil, ck)
+		require.Equal(t, http.StatusOK, res.StatusCode, bad)
+		require.NotContains(t, readBody(t, res), `id="test-result"`, bad)
+	}
 }
 
 func TestConsoleSignOutEndsSessionOnServer(t *testing.T) {
