@@ -146,14 +146,17 @@ func (q *queries) APIKeyInsert(ctx context.Context, accountID string, hash []byt
 // --- webhooks ---
 
 const webhookCols = `id, account_id, name, url, events, is_active, secret, previous_secret,
-	previous_secret_expires_at, created_at, updated_at`
+	previous_secret_expires_at, created_at, updated_at, consecutive_failures, failing_since, last_error,
+	disabled_reason, disabled_at`
 
 func (q *queries) scanWebhook(row interface{ Scan(...any) error }) (*webhook.Webhook, error) {
 	var w webhook.Webhook
 	var events, secret, prev string
 	var prevExp, created, updated int64
+	var failingSince, disabledAt sql.NullInt64
 	if err := row.Scan(&w.ID, &w.AccountID, &w.Name, &w.URL, &events, &w.IsActive, &secret, &prev,
-		&prevExp, &created, &updated); err != nil {
+		&prevExp, &created, &updated, &w.ConsecutiveFailures, &failingSince, &w.LastError,
+		&w.DisabledReason, &disabledAt); err != nil {
 		return nil, interpretError(err)
 	}
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -167,6 +170,12 @@ func (q *queries) scanWebhook(row interface{ Scan(...any) error }) (*webhook.Web
 		return nil, err
 	}
 	w.PreviousSecretExpiresAt, w.CreatedAt, w.UpdatedAt = fromMS(prevExp), fromMS(created), fromMS(updated)
+	if failingSince.Valid {
+		w.FailingSince = fromMS(failingSince.Int64)
+	}
+	if disabledAt.Valid {
+		w.DisabledAt = fromMS(disabledAt.Int64)
+	}
 	return &w, nil
 }
 
@@ -228,19 +237,22 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 
 func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 	events, _ := json.Marshal(w.Events)
-	_, err := q.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.ID, w.AccountID, w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret),
-		q.box.Seal(w.PreviousSecret), ms(w.PreviousSecretExpiresAt), ms(w.CreatedAt), ms(w.UpdatedAt))
+		q.box.Seal(w.PreviousSecret), ms(w.PreviousSecretExpiresAt), ms(w.CreatedAt), ms(w.UpdatedAt),
+		w.ConsecutiveFailures, nullMS(w.FailingSince), w.LastError, w.DisabledReason, nullMS(w.DisabledAt))
 	return err
 }
 
 func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	events, _ := json.Marshal(w.Events)
 	res, err := q.exec(ctx, `UPDATE webhooks SET name = ?, url = ?, events = ?, is_active = ?,
-		secret = ?, previous_secret = ?, previous_secret_expires_at = ?, updated_at = ?
+		secret = ?, previous_secret = ?, previous_secret_expires_at = ?, updated_at = ?,
+		consecutive_failures = ?, failing_since = ?, last_error = ?, disabled_reason = ?, disabled_at = ?
 		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`,
 		w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
-		ms(w.PreviousSecretExpiresAt), ms(w.UpdatedAt), w.ID, w.AccountID)
+		ms(w.PreviousSecretExpiresAt), ms(w.UpdatedAt), w.ConsecutiveFailures, nullMS(w.FailingSince),
+		w.LastError, w.DisabledReason, nullMS(w.DisabledAt), w.ID, w.AccountID)
 	if err != nil {
 		return err
 	}
