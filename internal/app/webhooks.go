@@ -40,7 +40,7 @@ func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
 		w.Events = webhook.NormalizeEvents(f, *in.Events)
 	}
 	if in.IsActive != nil {
-		w.IsActive = *in.IsActive
+		w.SetActive(*in.IsActive)
 	}
 	return f.Err()
 }

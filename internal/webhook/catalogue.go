@@ -29,6 +29,7 @@ var Catalogue = []CatalogueEntry{
 	{ProposalRevisionRequested, "The client asked for changes to a proposal; revision_comment holds their comment."},
 	{LeadSessionCreated, "A lead session started (widget, Telegram or API)."},
 	{LeadSessionUpdated, "A lead session's status changed."},
+	{WebhookDisabled, "Another webhook of the account was disabled because none of its attempts succeeded for too long."},
 }
 
 // InCatalogue reports whether event is a subscribable event type.

@@ -72,3 +72,13 @@ func HealthChanges(attempts []*Attempt) []*HealthChange {
 	}
 	return out
 }
+
+// SetActive pauses or resumes w. Resuming a paused or disabled webhook clears its disabled reason
+// and its failure count: it starts afresh, with a whole disable-after period and a closed breaker.
+func (w *Webhook) SetActive(active bool) {
+	if active && !w.IsActive {
+		w.DisabledReason, w.DisabledAt = "", time.Time{}
+		w.ConsecutiveFailures, w.FailingSince = 0, time.Time{}
+	}
+	w.IsActive = active
+}
