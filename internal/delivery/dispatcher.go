@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -276,6 +277,9 @@ func (d *Dispatcher) writeOutcomes(batch []*store.DeliveryOutcome) {
 	for try := 1; ; try++ {
 		err := d.Store.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, batch, health) })
 		if err == nil {
+			if slices.ContainsFunc(batch, func(o *store.DeliveryOutcome) bool { return o.Probe }) {
+				d.Notify() // a probe slot is free: its webhook's next delivery can go
+			}
 			return
 		}
 		// Keep trying through a short database outage, so attempts that succeeded are not sent

@@ -24,9 +24,9 @@ type Maintainer struct {
 	// DisableAfter is how long a webhook may fail without one success before it is disabled.
 	// Defaults to DisableAfterDefault; negative never disables.
 	DisableAfter time.Duration
-	Interval  time.Duration // Defaults to MaintenanceIntervalDefault.
-	Now       func() time.Time
-	Logger    *slog.Logger
+	Interval     time.Duration // Defaults to MaintenanceIntervalDefault.
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// Swept, when set, receives a value after each complete run (a test signal).
 	Swept chan struct{}
 }

@@ -58,9 +58,15 @@ type Config struct {
 	EncryptionKey       string
 	// RateLimit is API requests per second per key; 0 is api.RateLimitDefault, -1 disables.
 	RateLimit float64
-	// Workers and PerWebhook size the dispatcher; zero means the defaults.
+	// Workers, PerAccount and PerWebhook bound the attempts in flight; zero means the defaults.
 	Workers    int
+	PerAccount int
 	PerWebhook int
+	// DisableAfter is how long a webhook may fail before it is disabled; 0 is the default, negative
+	// never disables.
+	DisableAfter time.Duration
+	// MaintenanceInterval is how often maintenance runs; 0 is the default.
+	MaintenanceInterval time.Duration
 	// ApplicationName names the process's PostgreSQL connections ("" for the driver's default).
 	ApplicationName string
 }
@@ -164,11 +170,12 @@ func New(cfg *Config, st store.Store, log *slog.Logger) *Service {
 	sender := delivery.NewSender(delivery.SenderConfig{Timeout: timeout, AllowPrivate: cfg.AllowPrivateTargets, UserAgent: UserAgent()})
 	policy := delivery.RetryPolicy{Schedule: cfg.RetrySchedule}
 	d := &delivery.Dispatcher{Store: st, Sender: sender, Policy: policy, Metrics: metrics, Logger: log,
-		Timeout: timeout, Workers: cfg.Workers, PerWebhook: cfg.PerWebhook}
+		Timeout: timeout, Workers: cfg.Workers, PerAccount: cfg.PerAccount, PerWebhook: cfg.PerWebhook}
 	a := &app.App{Store: st, Sender: sender, Metrics: metrics, BaseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		AllowPrivateTargets: cfg.AllowPrivateTargets, LeaseDuration: timeout + delivery.LeaseMargin, Notify: d.Notify}
 	return &Service{Store: st, App: a, Dispatcher: d, Registry: reg, cfg: cfg, log: log,
-		Maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log}}
+		Maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log,
+			DisableAfter: cfg.DisableAfter, Interval: cfg.MaintenanceInterval}}
 }
 
 func cmpOr[T comparable](v, def T) T {
