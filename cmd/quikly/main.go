@@ -40,8 +40,10 @@ type deliveryFlags struct {
 	AllowPrivateTargets bool          `name:"allow-private-targets" env:"QUIKLY_ALLOW_PRIVATE_TARGETS" help:"Allow webhooks to loopback, private and link-local addresses, and plain http (development only)."`
 	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"720h" help:"How long delivery logs are kept."`
 	DebugAddr           string        `name:"debug-addr" env:"QUIKLY_DEBUG_ADDR" help:"Serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty."`
-	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"128" help:"Attempts in flight at once in this process."`
-	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"16" help:"Attempts in flight at once to one webhook in this process."`
+	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"4096" help:"Attempts in flight at once in this process (each a goroutine and a socket)."`
+	PerAccount          int           `name:"per-account" env:"QUIKLY_PER_ACCOUNT" default:"1024" help:"Attempts in flight at once for one account in this process."`
+	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"16" help:"Attempts in flight at once to one webhook in this process (1 while its circuit breaker is open)."`
+	DisableAfter        time.Duration `name:"disable-after" env:"QUIKLY_DISABLE_AFTER" default:"120h" help:"Disable a webhook none of whose attempts succeeded for this long (and at least 10 failed); 0 never disables."`
 }
 
 type serveCmd struct {
@@ -166,9 +168,16 @@ func (d *deliveryFlags) config(db dbFlags) (*server.Config, error) {
 	if d.LogRetention <= 0 {
 		return nil, errors.New("--log-retention must be positive")
 	}
+	if d.DisableAfter < 0 {
+		return nil, errors.New("--disable-after must not be negative")
+	}
+	disableAfter := d.DisableAfter
+	if disableAfter == 0 {
+		disableAfter = -1 // never
+	}
 	return &server.Config{DatabaseURL: db.Database, EncryptionKey: db.EncryptionKey, RetrySchedule: schedule,
 		DeliveryTimeout: d.DeliveryTimeout, AllowPrivateTargets: d.AllowPrivateTargets, LogRetention: d.LogRetention,
-		Workers: d.Workers, PerWebhook: d.PerWebhook}, nil
+		Workers: d.Workers, PerAccount: d.PerAccount, PerWebhook: d.PerWebhook, DisableAfter: disableAfter}, nil
 }
 
 // serveDebug serves pprof on addr, when set, for profiling a running process.

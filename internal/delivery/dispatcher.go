@@ -47,7 +47,8 @@ type Dispatcher struct {
 	Logger  *slog.Logger
 	// Workers bounds the attempts in flight at once. Defaults to WorkersDefault.
 	Workers int
-	// PerAccount bounds one account's attempts in flight. Defaults to PerAccountDefault.
+	// PerAccount bounds one account's attempts in flight. Defaults to PerAccountDefault; never more
+	// than half of Workers, so that one account never holds every slot.
 	PerAccount int
 	// PerWebhook bounds one webhook's attempts in flight. Defaults to PerWebhookDefault.
 	PerWebhook int
@@ -107,7 +108,7 @@ func (d *Dispatcher) Notify() {
 // Start begins claiming and sending until Stop.
 func (d *Dispatcher) Start() {
 	d.Workers = cmpOr(d.Workers, WorkersDefault)
-	d.PerAccount = cmpOr(d.PerAccount, PerAccountDefault)
+	d.PerAccount = min(cmpOr(d.PerAccount, PerAccountDefault), max(1, d.Workers/2))
 	d.PerWebhook = cmpOr(d.PerWebhook, PerWebhookDefault)
 	d.BatchSize = cmpOr(d.BatchSize, BatchSizeDefault)
 	d.PollInterval = cmpOr(d.PollInterval, PollIntervalDefault)
