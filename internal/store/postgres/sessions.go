@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 )
 
 // --- web UI sessions ---
@@ -19,13 +20,13 @@ func (q *queries) SessionGet(ctx context.Context, idHash []byte) (*store.Session
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	s.CreatedAt, s.ExpiresAt = fromMS(created), fromMS(expires)
+	s.CreatedAt, s.ExpiresAt = sqlconv.FromMS(created), sqlconv.FromMS(expires)
 	return &s, nil
 }
 
 func (q *queries) SessionInsert(ctx context.Context, s *store.Session) error {
 	_, err := q.q.Exec(ctx, `INSERT INTO ui_sessions (id_hash, account_id, csrf_token, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5)`, s.IDHash, s.AccountID, s.CSRFToken, ms(s.CreatedAt), ms(s.ExpiresAt))
+		VALUES ($1, $2, $3, $4, $5)`, s.IDHash, s.AccountID, s.CSRFToken, sqlconv.MS(s.CreatedAt), sqlconv.MS(s.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
@@ -44,7 +45,7 @@ func (q *queries) SessionDeleteExpired(ctx context.Context, now time.Time, limit
 	// sweep at once without queueing behind another's batch.
 	tag, err := q.q.Exec(ctx, `DELETE FROM ui_sessions WHERE id_hash IN
 		(SELECT id_hash FROM ui_sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2
-		 FOR UPDATE SKIP LOCKED)`, ms(now), limit)
+		 FOR UPDATE SKIP LOCKED)`, sqlconv.MS(now), limit)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}

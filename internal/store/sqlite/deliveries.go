@@ -10,10 +10,70 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
+
+// deliveryCols are read FROM deliveryTables.
+const deliveryCols = `id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
+	next_attempt_at, created_at`
+
+// deliveryTables are deliveries with their bodies.
+const deliveryTables = `deliveries JOIN delivery_bodies ON delivery_seq = seq`
+
+func scanDelivery(row sqlconv.Scanner, d *webhook.Delivery) error {
+	var state string
+	var next, created int64
+	if err := row.Scan(&d.ID, &d.AccountID, &d.WebhookID, &d.EventID, &d.EventType, &d.Body, &state,
+		&d.Attempts, &d.Retries, &next, &created); err != nil {
+		return interpretError(err)
+	}
+	d.State, d.NextAttemptAt, d.CreatedAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created)
+	return nil
+}
+
+func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webhook.Delivery, error) {
+	var d webhook.Delivery
+	err := scanDelivery(q.queryRow(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
+		WHERE id = ? AND account_id = ?`, id, accountID), &d)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+func (q *queries) DeliveryResend(ctx context.Context, accountID, id string, now time.Time) error {
+	res, err := q.exec(ctx, `UPDATE deliveries SET
+		state = CASE WHEN (SELECT is_active FROM webhooks WHERE id = webhook_id) = 0 THEN 'held' ELSE 'pending' END,
+		retries = 0, next_attempt_at = ?, locked_until = NULL, updated_at = ?
+		WHERE id = ? AND account_id = ? AND state IN ('succeeded', 'failed')`, sqlconv.MS(now), sqlconv.MS(now), id, accountID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	d, err := q.DeliveryGet(ctx, accountID, id)
+	if err != nil {
+		return err
+	}
+	return errs.Errorf(errs.Conflict, "The delivery is still %s; it can be resent once it has succeeded or failed.", d.State)
+}
+
+func (q *queries) QueueStats(ctx context.Context) (*store.QueueStats, error) {
+	var s store.QueueStats
+	var oldest sql.NullInt64
+	err := q.queryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM deliveries
+		WHERE state IN ('pending', 'held')`).Scan(&s.Depth, &oldest)
+	if err != nil {
+		return nil, err
+	}
+	s.OldestPending = sqlconv.FromMS(oldest.Int64)
+	return &s, nil
+}
 
 // The queue's hot path: every statement here runs over a whole batch of rows at once.
 
@@ -33,7 +93,7 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 	err := insertDeliveries.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
 		d := ds[i]
 		return append(args, d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType, string(d.State),
-			d.Attempts, d.Retries, ms(d.NextAttemptAt), nullMS(d.LockedUntil), ms(d.CreatedAt), ms(d.CreatedAt))
+			d.Attempts, d.Retries, sqlconv.MS(d.NextAttemptAt), sqlconv.NullMS(d.LockedUntil), sqlconv.MS(d.CreatedAt), sqlconv.MS(d.CreatedAt))
 	})
 	if err == nil {
 		err = insertBodies.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
@@ -98,7 +158,7 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	var err error
 	switch {
 	case len(p.ExcludeWebhooks) == 0:
-		rows, err = q.query(ctx, claimDueSQL, ms(p.LeaseUntil), ms(p.Now), p.Limit)
+		rows, err = q.query(ctx, claimDueSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), p.Limit)
 	default:
 		var seqs []int64
 		var ok bool
@@ -108,11 +168,11 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 		switch {
 		case !ok:
 			exclude, _ := json.Marshal(p.ExcludeWebhooks) // strings always encode
-			rows, err = q.query(ctx, claimDueExcludingSQL, ms(p.LeaseUntil), ms(p.Now), p.Limit, string(exclude))
+			rows, err = q.query(ctx, claimDueExcludingSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), p.Limit, string(exclude))
 		case len(seqs) == 0:
 			return nil, nil
 		default:
-			rows, err = q.query(ctx, claimSeqsSQL, ms(p.LeaseUntil), ms(p.Now), int64sJSON(seqs))
+			rows, err = q.query(ctx, claimSeqsSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), int64sJSON(seqs))
 		}
 	}
 	if err != nil {
@@ -129,7 +189,7 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 			&c.Attempts, &c.Retries, &next, &created, &seq); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
-		c.State, c.NextAttemptAt, c.CreatedAt = webhook.DeliveryState(state), fromMS(next), fromMS(created)
+		c.State, c.NextAttemptAt, c.CreatedAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created)
 		out = append(out, c)
 		bySeq[seq] = c
 	}
@@ -197,7 +257,7 @@ func (q *queries) dueOfWebhooks(ctx context.Context, p *store.DeliveryClaimDuePa
 	type due struct{ next, seq int64 }
 	var all []due
 	for _, id := range hooks {
-		rows, err := q.query(ctx, webhookDueSQL, id, ms(p.Now), p.Limit)
+		rows, err := q.query(ctx, webhookDueSQL, id, sqlconv.MS(p.Now), p.Limit)
 		if err != nil {
 			return nil, false, err
 		}
@@ -274,34 +334,11 @@ var releaseDeliveries = newBatchStmt(2, `UPDATE deliveries SET next_attempt_at =
 	WHERE deliveries.id = v.column1 AND deliveries.state = 'pending' AND deliveries.locked_until = v.column2`)
 
 func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
-	err := releaseDeliveries.exec(ctx, q, len(cs), []any{ms(now)}, func(args []any, i int) []any {
-		return append(args, cs[i].ID, ms(cs[i].LeaseUntil))
+	err := releaseDeliveries.exec(ctx, q, len(cs), []any{sqlconv.MS(now)}, func(args []any, i int) []any {
+		return append(args, cs[i].ID, sqlconv.MS(cs[i].LeaseUntil))
 	})
 	if err != nil {
 		return fmt.Errorf("release deliveries: %w", err)
-	}
-	return nil
-}
-
-// insertAttempts logs attempts; delivery_seq comes from delivery_id, and an attempt of no delivery
-// fails on its NOT NULL.
-var insertAttempts = newBatchStmt(15, `INSERT INTO attempts (id, delivery_id, delivery_seq, webhook_id,
-	account_id, event_id, event_type, number, succeeded, status_code, error, response_body,
-	response_time_ms, request_headers, created_at, next_attempt_at)
-	SELECT column1, column2, (SELECT seq FROM deliveries WHERE deliveries.id = column2), column3, column4,
-		column5, column6, column7, column8, column9, column10, column11, column12, column13, column14,
-		column15
-	FROM (VALUES {{rows}})`)
-
-func (q *queries) insertAttempts(ctx context.Context, as []*webhook.Attempt) error {
-	err := insertAttempts.exec(ctx, q, len(as), nil, func(args []any, i int) []any {
-		a := as[i]
-		return append(args, a.ID, a.DeliveryID, a.WebhookID, a.AccountID, a.EventID, a.EventType, a.Number,
-			a.Succeeded, a.StatusCode, a.Error, a.ResponseBody, a.ResponseTime.Milliseconds(), headersJSON(a.RequestHeaders),
-			ms(a.CreatedAt), ms(a.NextAttemptAt))
-	})
-	if err != nil {
-		return fmt.Errorf("insert attempts: %w", err)
 	}
 	return nil
 }
@@ -330,8 +367,8 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 	moves := firstPerClaim(outcomes)
 	err := completeDeliveries.exec(ctx, q, len(moves), nil, func(args []any, i int) []any {
 		o := moves[i]
-		return append(args, o.Attempt.DeliveryID, ms(o.LeaseUntil), string(o.State), o.Attempt.Number, o.Retries,
-			ms(o.NextAttemptAt), ms(o.Attempt.CreatedAt))
+		return append(args, o.Attempt.DeliveryID, sqlconv.MS(o.LeaseUntil), string(o.State), o.Attempt.Number, o.Retries,
+			sqlconv.MS(o.NextAttemptAt), sqlconv.MS(o.Attempt.CreatedAt))
 	})
 	if err != nil {
 		return fmt.Errorf("complete deliveries: %w", err)
@@ -353,7 +390,7 @@ func firstPerClaim(outcomes []*store.DeliveryOutcome) []*store.DeliveryOutcome {
 	seen := make(map[claim]struct{}, len(outcomes))
 	out := make([]*store.DeliveryOutcome, 0, len(outcomes))
 	for _, o := range outcomes {
-		k := claim{o.Attempt.DeliveryID, ms(o.LeaseUntil)}
+		k := claim{o.Attempt.DeliveryID, sqlconv.MS(o.LeaseUntil)}
 		if _, ok := seen[k]; !ok {
 			seen[k] = struct{}{}
 			out = append(out, o)
@@ -371,7 +408,7 @@ var failDeliveries = newBatchStmt(2, `UPDATE deliveries SET state = 'failed', at
 
 func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error) {
 	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
-		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, ms(olderThan), limit)
+		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, sqlconv.MS(olderThan), limit)
 	if err != nil {
 		return 0, err
 	}
@@ -397,7 +434,7 @@ func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Ti
 	if err := q.insertAttempts(ctx, as); err != nil {
 		return 0, err
 	}
-	if err := failDeliveries.exec(ctx, q, len(as), []any{ms(now)}, func(args []any, i int) []any {
+	if err := failDeliveries.exec(ctx, q, len(as), []any{sqlconv.MS(now)}, func(args []any, i int) []any {
 		return append(args, as[i].DeliveryID, as[i].Number)
 	}); err != nil {
 		return 0, fmt.Errorf("expire held deliveries: %w", err)

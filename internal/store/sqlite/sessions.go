@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 )
 
 // --- web UI sessions ---
@@ -19,13 +20,13 @@ func (q *queries) SessionGet(ctx context.Context, idHash []byte) (*store.Session
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	s.CreatedAt, s.ExpiresAt = fromMS(created), fromMS(expires)
+	s.CreatedAt, s.ExpiresAt = sqlconv.FromMS(created), sqlconv.FromMS(expires)
 	return &s, nil
 }
 
 func (q *queries) SessionInsert(ctx context.Context, s *store.Session) error {
 	_, err := q.exec(ctx, `INSERT INTO ui_sessions (id_hash, account_id, csrf_token, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`, s.IDHash, s.AccountID, s.CSRFToken, ms(s.CreatedAt), ms(s.ExpiresAt))
+		VALUES (?, ?, ?, ?, ?)`, s.IDHash, s.AccountID, s.CSRFToken, sqlconv.MS(s.CreatedAt), sqlconv.MS(s.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
@@ -43,7 +44,7 @@ func (q *queries) SessionDeleteExpired(ctx context.Context, now time.Time, limit
 	// The subquery bounds the batch so a large backlog never holds the single writer for long; it
 	// walks the expires_at index.
 	res, err := q.exec(ctx, `DELETE FROM ui_sessions WHERE id_hash IN
-		(SELECT id_hash FROM ui_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`, ms(now), limit)
+		(SELECT id_hash FROM ui_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`, sqlconv.MS(now), limit)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}
