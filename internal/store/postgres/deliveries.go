@@ -3,14 +3,13 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/quikly/webhooks/internal/errs"
-	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
@@ -38,14 +37,15 @@ func notNull(b []byte) []byte {
 // per column, unnested in order so seq follows the slice.
 const insertDeliveries = `WITH d AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
-			$7::text[], $8::int[], $9::int[], $10::bigint[], $11::bigint[], $12::bigint[]) WITH ORDINALITY
+			$7::text[], $8::int[], $9::int[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bool[])
+			WITH ORDINALITY
 		AS d(id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
-			next_attempt_at, locked_until, created_at, ord)
+			next_attempt_at, locked_until, created_at, test, ord)
 	), inserted AS (
 		INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, state, attempts, retries,
-			next_attempt_at, locked_until, created_at, updated_at)
+			next_attempt_at, locked_until, created_at, updated_at, test)
 		SELECT id, account_id, webhook_id, event_id, event_type, state, attempts, retries,
-			next_attempt_at, NULLIF(locked_until, 0), created_at, created_at
+			next_attempt_at, NULLIF(locked_until, 0), created_at, created_at, test
 		FROM d ORDER BY ord
 		RETURNING seq, id
 	)
@@ -62,16 +62,18 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 	bodies := make([][]byte, n)
 	attempts, retries := make([]int, n), make([]int, n)
 	next, locked, created := make([]int64, n), make([]int64, n), make([]int64, n)
+	tests := make([]bool, n)
 	wake := false
 	for i, d := range ds {
+		tests[i] = d.Test
 		ids[i], accounts[i], hooks[i], evs[i], types[i] = d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType
 		bodies[i], states[i], attempts[i], retries[i] = notNull(d.Body), string(d.State), d.Attempts, d.Retries
 		next[i], locked[i], created[i] = sqlconv.MS(d.NextAttemptAt), sqlconv.MS(d.LockedUntil), sqlconv.MS(d.CreatedAt)
-		// A delivery inserted leased (a test send) is attempted by its caller, not a dispatcher.
-		wake = wake || (d.State == webhook.DeliveryPending && d.LockedUntil.IsZero())
+		// A test is attempted by its caller, not a dispatcher.
+		wake = wake || (d.State == webhook.DeliveryPending && !d.Test)
 	}
 	b := &pgx.Batch{}
-	b.Queue(insertDeliveries, ids, accounts, hooks, evs, types, bodies, states, attempts, retries, next, locked, created)
+	b.Queue(insertDeliveries, ids, accounts, hooks, evs, types, bodies, states, attempts, retries, next, locked, created, tests)
 	if wake {
 		b.Queue(notifyDue)
 	}
@@ -83,12 +85,12 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 
 // deliveryCols are read FROM deliveryTables.
 const deliveryCols = `id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
-	next_attempt_at, created_at`
+	next_attempt_at, created_at, locked_until, test`
 
 // deliveryTables are deliveries with their bodies.
 const deliveryTables = `deliveries JOIN delivery_bodies ON delivery_seq = seq`
 
-// deliveryDest returns the scan destinations of deliveryCols into d, and a func that finishes d
+// deliveryDest returns the scan destinations of deliveryCols but the last two into d, and a func that finishes d
 // after the scan.
 func deliveryDest(d *webhook.Delivery) ([]any, func()) {
 	var state string
@@ -102,10 +104,12 @@ func deliveryDest(d *webhook.Delivery) ([]any, func()) {
 func scanDelivery(row scanner) (*webhook.Delivery, error) {
 	d := &webhook.Delivery{}
 	dest, finish := deliveryDest(d)
-	if err := row.Scan(dest...); err != nil {
+	var locked *int64
+	if err := row.Scan(append(dest, &locked, &d.Test)...); err != nil {
 		return nil, interpretError(err)
 	}
 	finish()
+	d.LockedUntil = sqlconv.FromNullMS(locked)
 	return d, nil
 }
 
@@ -114,11 +118,10 @@ func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webho
 		WHERE id = $1 AND account_id = $2`, id, accountID))
 }
 
-// claimDue leases due deliveries in one statement. The locking subquery walks deliveries_due in
-// exactly its order and skips rows other claimers hold, so concurrent workers take disjoint batches
-// without waiting; MATERIALIZED makes it run once. The result comes with what sending needs from
-// the webhook, in due order.
-// claimWith is the claim around a "due" query that picks the seqs to lease, earliest due first.
+// claimWith is the claim around a "due" query that picks the seqs to lease, earliest due first, in
+// one statement. The locking subquery walks deliveries_due in exactly its order and skips rows other
+// claimers hold, so concurrent workers take disjoint batches without waiting; MATERIALIZED makes it
+// run once. The result comes with what sending needs from the webhook, in due order.
 func claimWith(due string) string {
 	return `WITH due AS MATERIALIZED (` + due + `), claimed AS (
 		UPDATE deliveries d SET next_attempt_at = $4, locked_until = $4, updated_at = $1
@@ -136,7 +139,7 @@ func claimWith(due string) string {
 // claimDue walks the due order ($2: webhooks to skip).
 var claimDue = claimWith(`
 		SELECT seq, next_attempt_at AS due_at FROM deliveries
-		WHERE state = 'pending' AND next_attempt_at <= $1 AND webhook_id <> ALL ($2::text[])
+		WHERE state = 'pending' AND NOT test AND next_attempt_at <= $1 AND webhook_id <> ALL ($2::text[])
 		ORDER BY next_attempt_at, seq
 		LIMIT $3
 		FOR UPDATE SKIP LOCKED`)
@@ -150,11 +153,11 @@ var claimDueOf = claimWith(`
 			SELECT d.seq FROM unnest($2::text[]) AS h(id)
 			CROSS JOIN LATERAL (
 				SELECT seq, next_attempt_at FROM deliveries
-				WHERE state = 'pending' AND webhook_id = h.id AND next_attempt_at <= $1
+				WHERE state = 'pending' AND NOT test AND webhook_id = h.id AND next_attempt_at <= $1
 				ORDER BY next_attempt_at, seq LIMIT $3
 			) d
 			ORDER BY d.next_attempt_at, d.seq LIMIT $3)
-		AND state = 'pending' AND next_attempt_at <= $1
+		AND state = 'pending' AND NOT test AND next_attempt_at <= $1
 		ORDER BY next_attempt_at, seq
 		LIMIT $3
 		FOR UPDATE SKIP LOCKED`)
@@ -165,9 +168,9 @@ const fewWebhooks = 16
 // pendingWebhooks lists the webhooks with pending deliveries by a loose index scan (one index probe
 // each), stopping after fewWebhooks+1.
 const pendingWebhooks = `WITH RECURSIVE hooks (id, n) AS (
-		(SELECT webhook_id, 1 FROM deliveries WHERE state = 'pending' ORDER BY webhook_id LIMIT 1)
+		(SELECT webhook_id, 1 FROM deliveries WHERE state = 'pending' AND NOT test ORDER BY webhook_id LIMIT 1)
 		UNION ALL
-		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND webhook_id > hooks.id
+		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND NOT test AND webhook_id > hooks.id
 			ORDER BY webhook_id LIMIT 1), n + 1
 		FROM hooks WHERE hooks.id IS NOT NULL AND n <= $1
 	)
@@ -255,7 +258,7 @@ func webhookIDs[T any](items []T, id func(T) string) []string {
 }
 
 // DeliveryRelease makes claimed deliveries due at now; one whose webhook was paused meanwhile is
-// held instead, as a retry is (the SQLite driver makes it pending; see the package doc).
+// held instead, as a retry is.
 func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
 	if len(cs) == 0 {
 		return nil
@@ -316,71 +319,100 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 	return nil
 }
 
-func (q *queries) DeliveryResend(ctx context.Context, accountID, id string, now time.Time) error {
-	// The webhook is share-locked first, for the reason of lockWebhooks.
-	var active bool
-	err := q.q.QueryRow(ctx, `SELECT w.is_active FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-		WHERE d.id = $1 AND d.account_id = $2 FOR SHARE OF w`, id, accountID).Scan(&active)
-	if err != nil {
-		return interpretError(err)
+// DeliveryGetForUpdate share-locks the delivery's webhook, then locks the delivery: the order in which
+// every writer of deliveries takes them (lockWebhooks), so it deadlocks with none of them.
+func (q *queries) DeliveryGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Delivery, error) {
+	if _, err := q.q.Exec(ctx, `SELECT 1 FROM webhooks w JOIN deliveries d ON d.webhook_id = w.id
+		WHERE d.id = $1 AND d.account_id = $2 FOR SHARE OF w`, id, accountID); err != nil {
+		return nil, fmt.Errorf("lock delivery: %w", err)
 	}
-	state := webhook.DeliveryPending
-	if !active {
-		state = webhook.DeliveryHeld
-	}
-	tag, err := q.q.Exec(ctx, `UPDATE deliveries SET state = $1, retries = 0, next_attempt_at = $2,
-		locked_until = NULL, updated_at = $2
-		WHERE id = $3 AND account_id = $4 AND state IN ('succeeded', 'failed')`, string(state), sqlconv.MS(now), id, accountID)
-	if err != nil {
-		return fmt.Errorf("resend delivery: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		d, err := q.DeliveryGet(ctx, accountID, id)
-		if err != nil {
-			return err
-		}
-		return errs.Errorf(errs.Conflict, "The delivery is still %s; it can be resent once it has succeeded or failed.", d.State)
-	}
-	if state == webhook.DeliveryPending {
-		if _, err := q.q.Exec(ctx, notifyDue); err != nil {
-			return fmt.Errorf("resend delivery: %w", err)
-		}
-	}
-	return nil
+	return scanDelivery(q.q.QueryRow(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
+		WHERE id = $1 AND account_id = $2 FOR UPDATE OF deliveries`, id, accountID))
 }
 
-// ExpiredWhilePaused is the error logged for a held delivery dropped after the log retention.
-const ExpiredWhilePaused = "expired while paused"
+// DeliveryRetry share-locks the webhook first, for the reason of lockWebhooks. A claim racing it
+// either committed first (the lease is live: nothing changes) or skips the row this transaction
+// locks (SKIP LOCKED) and finds it due at its next claim; the UPDATE re-checks the lease on the row
+// as committed, so no interleaving lets two claims hold the delivery at once.
+func (q *queries) DeliveryRetry(ctx context.Context, p *store.DeliveryRetryParams) (bool, error) {
+	var active bool
+	err := q.q.QueryRow(ctx, `SELECT w.is_active FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		WHERE d.id = $1 AND d.account_id = $2 FOR SHARE OF w`, p.ID, p.AccountID).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("retry delivery: %w", err)
+	}
+	state, due := webhook.DeliveryPending, p.Now
+	switch {
+	case !p.LeaseUntil.IsZero():
+		due = p.LeaseUntil
+	case !active:
+		state = webhook.DeliveryHeld
+	}
+	tag, err := q.q.Exec(ctx, `UPDATE deliveries SET state = $1,
+		retries = CASE WHEN $2 THEN 0 ELSE retries END,
+		next_attempt_at = $3, locked_until = $4, updated_at = $5
+		WHERE id = $6 AND account_id = $7 AND state IN ('pending', 'succeeded', 'failed')
+			AND (locked_until IS NULL OR locked_until <= $5)`,
+		string(state), p.FreshSchedule, sqlconv.MS(due), sqlconv.NullMS(p.LeaseUntil), sqlconv.MS(p.Now), p.ID, p.AccountID)
+	if err != nil {
+		return false, fmt.Errorf("retry delivery: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if state == webhook.DeliveryPending && p.LeaseUntil.IsZero() {
+		if _, err := q.q.Exec(ctx, notifyDue); err != nil {
+			return false, fmt.Errorf("retry delivery: %w", err)
+		}
+	}
+	return true, nil
+}
 
-func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error) {
-	// SKIP LOCKED: every node sweeps, and concurrent sweeps take disjoint rows instead of queueing
-	// behind each other.
+// DeliveryListHeld locks what it returns, skipping locked rows: every node sweeps, and concurrent
+// sweeps take disjoint rows instead of queueing behind each other.
+func (q *queries) DeliveryListHeld(ctx context.Context, createdBefore time.Time, limit int) ([]*webhook.Delivery, error) {
 	rows, err := q.q.Query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
 		WHERE state = 'held' AND created_at < $1 ORDER BY created_at LIMIT $2
-		FOR UPDATE OF deliveries SKIP LOCKED`, sqlconv.MS(olderThan), limit)
-	expired, err := collect(rows, err, scanDelivery)
+		FOR UPDATE OF deliveries SKIP LOCKED`, sqlconv.MS(createdBefore), limit)
+	ds, err := collect(rows, err, scanDelivery)
 	if err != nil {
-		return 0, fmt.Errorf("expire held deliveries: %w", err)
+		return nil, fmt.Errorf("list held deliveries: %w", err)
 	}
-	if len(expired) == 0 {
-		return 0, nil
+	return ds, nil
+}
+
+// DeliveryListInterrupted locks as DeliveryListHeld does.
+func (q *queries) DeliveryListInterrupted(ctx context.Context, now time.Time, limit int) ([]*webhook.Delivery, error) {
+	rows, err := q.q.Query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
+		WHERE state = 'pending' AND test AND locked_until <= $1 ORDER BY locked_until LIMIT $2
+		FOR UPDATE OF deliveries SKIP LOCKED`, sqlconv.MS(now), limit)
+	ds, err := collect(rows, err, scanDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("list interrupted deliveries: %w", err)
 	}
-	as := make([]*webhook.Attempt, len(expired))
-	ids, numbers := make([]string, len(expired)), make([]int, len(expired))
-	for i, d := range expired {
-		as[i] = &webhook.Attempt{ID: randid.New("att_"), DeliveryID: d.ID, WebhookID: d.WebhookID,
-			AccountID: d.AccountID, EventID: d.EventID, EventType: d.EventType, Number: d.Attempts + 1,
-			Error: ExpiredWhilePaused, RequestHeaders: map[string]string{}, CreatedAt: now}
-		ids[i], numbers[i] = d.ID, d.Attempts+1
+	return ds, nil
+}
+
+func (q *queries) DeliveryFail(ctx context.Context, as []*webhook.Attempt, now time.Time) error {
+	if len(as) == 0 {
+		return nil
+	}
+	ids, numbers := make([]string, len(as)), make([]int, len(as))
+	for i, a := range as {
+		ids[i], numbers[i] = a.DeliveryID, a.Number
 	}
 	b := &pgx.Batch{}
 	queueAttempts(b, as)
-	b.Queue(`UPDATE deliveries d SET state = 'failed', attempts = e.number, updated_at = $1
-		FROM unnest($2::text[], $3::int[]) AS e(id, number) WHERE d.id = e.id`, sqlconv.MS(now), ids, numbers)
+	b.Queue(`UPDATE deliveries d SET state = 'failed', attempts = e.number, locked_until = NULL, updated_at = $1
+		FROM unnest($2::text[], $3::int[]) AS e(id, number)
+		WHERE d.id = e.id AND d.state IN ('pending', 'held')`, sqlconv.MS(now), ids, numbers)
 	if err := q.sendBatch(ctx, b); err != nil {
-		return 0, fmt.Errorf("expire held deliveries: %w", err)
+		return fmt.Errorf("fail deliveries: %w", err)
 	}
-	return len(expired), nil
+	return nil
 }
 
 func (q *queries) QueueStats(ctx context.Context) (*store.QueueStats, error) {

@@ -3,9 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/secretbox"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
@@ -39,6 +39,30 @@ func events(w *webhook.Webhook) []string {
 		return []string{}
 	}
 	return w.Events
+}
+
+func (q *queries) WebhookGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	return q.scanWebhook(q.q.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, accountID))
+}
+
+func (q *queries) WebhookCount(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := q.q.QueryRow(ctx, `SELECT count(*) FROM webhooks WHERE account_id = $1 AND deleted_at IS NULL`, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count webhooks: %w", err)
+	}
+	return n, nil
+}
+
+// WebhookCountForUpdate locks the account's row first: concurrent creates of one account queue
+// there, and each counts after the one before it committed (read committed takes a new snapshot
+// per statement).
+func (q *queries) WebhookCountForUpdate(ctx context.Context, accountID string) (int, error) {
+	if _, err := q.q.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID); err != nil {
+		return 0, fmt.Errorf("count webhooks: lock account: %w", err)
+	}
+	return q.WebhookCount(ctx, accountID)
 }
 
 func (q *queries) WebhookGet(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
@@ -96,7 +120,7 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	if !w.IsActive {
 		// Deliveries in flight (leased) finish their attempt; their outcome holds them.
 		_, err = q.q.Exec(ctx, `UPDATE deliveries SET state = 'held', updated_at = $1
-			WHERE webhook_id = $2 AND state = 'pending' AND (locked_until IS NULL OR locked_until <= $1)`,
+			WHERE webhook_id = $2 AND state = 'pending' AND NOT test AND (locked_until IS NULL OR locked_until <= $1)`,
 			sqlconv.MS(w.UpdatedAt), w.ID)
 		if err != nil {
 			return fmt.Errorf("hold deliveries: %w", err)
@@ -117,7 +141,8 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	return nil
 }
 
-func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now time.Time) error {
+func (q *queries) WebhookDelete(ctx context.Context, p *store.WebhookDeleteParams) error {
+	accountID, id, now := p.AccountID, p.ID, p.Now
 	tag, err := q.q.Exec(ctx, `UPDATE webhooks SET deleted_at = $1, updated_at = $1
 		WHERE id = $2 AND account_id = $3 AND deleted_at IS NULL`, sqlconv.MS(now), id, accountID)
 	if err != nil {
@@ -132,4 +157,38 @@ func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now t
 		return fmt.Errorf("cancel deliveries: %w", err)
 	}
 	return nil
+}
+
+// sealSecrets seals the clear secrets of every webhook, deleted ones too, locking every row.
+func (q *queries) sealSecrets(ctx context.Context) (int, error) {
+	if q.box == nil {
+		return 0, nil
+	}
+	rows, err := q.q.Query(ctx, `SELECT id, secret, previous_secret FROM webhooks ORDER BY id FOR UPDATE`)
+	type stored struct{ id, secret, prev string }
+	all, err := collect(rows, err, func(row scanner) (stored, error) {
+		var s stored
+		return s, row.Scan(&s.id, &s.secret, &s.prev)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal secrets: %w", err)
+	}
+	n := 0
+	for _, s := range all {
+		secret, prev := s.secret, s.prev
+		if !secretbox.IsSealed(secret) {
+			secret = q.box.Seal(secret)
+		}
+		if prev != "" && !secretbox.IsSealed(prev) {
+			prev = q.box.Seal(prev)
+		}
+		if secret == s.secret && prev == s.prev {
+			continue
+		}
+		if _, err := q.q.Exec(ctx, `UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3`, secret, prev, s.id); err != nil {
+			return 0, fmt.Errorf("seal secrets: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/quikly/webhooks/internal/errs"
-	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
@@ -19,7 +17,7 @@ import (
 
 // deliveryCols are read FROM deliveryTables.
 const deliveryCols = `id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
-	next_attempt_at, created_at`
+	next_attempt_at, created_at, locked_until, test`
 
 // deliveryTables are deliveries with their bodies.
 const deliveryTables = `deliveries JOIN delivery_bodies ON delivery_seq = seq`
@@ -27,11 +25,13 @@ const deliveryTables = `deliveries JOIN delivery_bodies ON delivery_seq = seq`
 func scanDelivery(row sqlconv.Scanner, d *webhook.Delivery) error {
 	var state string
 	var next, created int64
+	var locked *int64
 	if err := row.Scan(&d.ID, &d.AccountID, &d.WebhookID, &d.EventID, &d.EventType, &d.Body, &state,
-		&d.Attempts, &d.Retries, &next, &created); err != nil {
+		&d.Attempts, &d.Retries, &next, &created, &locked, &d.Test); err != nil {
 		return interpretError(err)
 	}
 	d.State, d.NextAttemptAt, d.CreatedAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created)
+	d.LockedUntil = sqlconv.FromNullMS(locked)
 	return nil
 }
 
@@ -45,22 +45,75 @@ func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webho
 	return &d, nil
 }
 
-func (q *queries) DeliveryResend(ctx context.Context, accountID, id string, now time.Time) error {
-	res, err := q.exec(ctx, `UPDATE deliveries SET
-		state = CASE WHEN (SELECT is_active FROM webhooks WHERE id = webhook_id) = 0 THEN 'held' ELSE 'pending' END,
-		retries = 0, next_attempt_at = ?, locked_until = NULL, updated_at = ?
-		WHERE id = ? AND account_id = ? AND state IN ('succeeded', 'failed')`, sqlconv.MS(now), sqlconv.MS(now), id, accountID)
+// DeliveryGetForUpdate is DeliveryGet: the single writer serialises writing transactions.
+func (q *queries) DeliveryGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Delivery, error) {
+	return q.DeliveryGet(ctx, accountID, id)
+}
+
+// retrySQL makes a delivery due (or leased to the caller) unless a live lease holds it: ?1 is now,
+// ?2 the due time, ?3 the lease (NULL for none), ?4 whether to restart the schedule.
+const retrySQL = `UPDATE deliveries SET
+	state = CASE WHEN ?3 IS NULL AND (SELECT is_active FROM webhooks WHERE id = webhook_id) = 0
+		THEN 'held' ELSE 'pending' END,
+	retries = CASE WHEN ?4 THEN 0 ELSE retries END,
+	next_attempt_at = ?2, locked_until = ?3, updated_at = ?1
+	WHERE id = ?5 AND account_id = ?6 AND state IN ('pending', 'succeeded', 'failed')
+		AND (locked_until IS NULL OR locked_until <= ?1)`
+
+func (q *queries) DeliveryRetry(ctx context.Context, p *store.DeliveryRetryParams) (bool, error) {
+	due := p.Now
+	if !p.LeaseUntil.IsZero() {
+		due = p.LeaseUntil
+	}
+	res, err := q.exec(ctx, retrySQL, sqlconv.MS(p.Now), sqlconv.MS(due), sqlconv.NullMS(p.LeaseUntil), p.FreshSchedule,
+		p.ID, p.AccountID)
 	if err != nil {
+		return false, fmt.Errorf("retry delivery: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (q *queries) DeliveryListHeld(ctx context.Context, createdBefore time.Time, limit int) ([]*webhook.Delivery, error) {
+	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
+		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, sqlconv.MS(createdBefore), limit)
+	ds, err := collectErr(rows, err, newDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("list held deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+func (q *queries) DeliveryListInterrupted(ctx context.Context, now time.Time, limit int) ([]*webhook.Delivery, error) {
+	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
+		WHERE state = 'pending' AND test = 1 AND locked_until <= ? ORDER BY locked_until LIMIT ?`, sqlconv.MS(now), limit)
+	ds, err := collectErr(rows, err, newDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("list interrupted deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+func newDelivery(row sqlconv.Scanner) (*webhook.Delivery, error) {
+	d := &webhook.Delivery{}
+	return d, scanDelivery(row, d)
+}
+
+// failDeliveries fails deliveries at ?1 that are still pending or held; each row is (id, attempts).
+var failDeliveries = newBatchStmt(2, `UPDATE deliveries SET state = 'failed', attempts = v.column2,
+	locked_until = NULL, updated_at = ?1
+	FROM (VALUES {{rows}}) AS v WHERE deliveries.id = v.column1 AND deliveries.state IN ('pending', 'held')`)
+
+func (q *queries) DeliveryFail(ctx context.Context, as []*webhook.Attempt, now time.Time) error {
+	if err := q.insertAttempts(ctx, as); err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+	if err := failDeliveries.exec(ctx, q, len(as), []any{sqlconv.MS(now)}, func(args []any, i int) []any {
+		return append(args, as[i].DeliveryID, as[i].Number)
+	}); err != nil {
+		return fmt.Errorf("fail deliveries: %w", err)
 	}
-	d, err := q.DeliveryGet(ctx, accountID, id)
-	if err != nil {
-		return err
-	}
-	return errs.Errorf(errs.Conflict, "The delivery is still %s; it can be resent once it has succeeded or failed.", d.State)
+	return nil
 }
 
 func (q *queries) QueueStats(ctx context.Context) (*store.QueueStats, error) {
@@ -79,10 +132,10 @@ func (q *queries) QueueStats(ctx context.Context) (*store.QueueStats, error) {
 
 // insertDeliveries queues deliveries; event_seq comes from event_id, and a delivery of no event
 // fails on its NOT NULL.
-var insertDeliveries = newBatchStmt(12, `INSERT INTO deliveries (id, account_id, webhook_id, event_id,
-	event_seq, event_type, state, attempts, retries, next_attempt_at, locked_until, created_at, updated_at)
+var insertDeliveries = newBatchStmt(13, `INSERT INTO deliveries (id, account_id, webhook_id, event_id,
+	event_seq, event_type, state, attempts, retries, next_attempt_at, locked_until, created_at, updated_at, test)
 	SELECT column1, column2, column3, column4, (SELECT seq FROM events WHERE events.id = column4), column5,
-		column6, column7, column8, column9, column10, column11, column12
+		column6, column7, column8, column9, column10, column11, column12, column13
 	FROM (VALUES {{rows}})`)
 
 // insertBodies stores the bodies of deliveries just inserted; each row is (delivery id, body).
@@ -93,7 +146,7 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 	err := insertDeliveries.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
 		d := ds[i]
 		return append(args, d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType, string(d.State),
-			d.Attempts, d.Retries, sqlconv.MS(d.NextAttemptAt), sqlconv.NullMS(d.LockedUntil), sqlconv.MS(d.CreatedAt), sqlconv.MS(d.CreatedAt))
+			d.Attempts, d.Retries, sqlconv.MS(d.NextAttemptAt), sqlconv.NullMS(d.LockedUntil), sqlconv.MS(d.CreatedAt), sqlconv.MS(d.CreatedAt), d.Test)
 	})
 	if err == nil {
 		err = insertBodies.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
@@ -117,7 +170,7 @@ const claimedCols = `id, account_id, webhook_id, event_id, event_type, state, at
 
 // claimDueSQL claims the first ?3 due deliveries: a walk of deliveries_due.
 const claimDueSQL = claimSet + `seq IN (SELECT seq FROM deliveries
-	WHERE state = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3)
+	WHERE state = 'pending' AND test = 0 AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3)
 	RETURNING ` + claimedCols
 
 // claimDueExcludingSQL claims the first ?3 due deliveries of webhooks not in the JSON array ?4. It
@@ -125,28 +178,28 @@ const claimDueSQL = claimSet + `seq IN (SELECT seq FROM deliveries
 // claimed is one more step of the walk: it serves only when too many webhooks have pending
 // deliveries for dueOfWebhooks.
 const claimDueExcludingSQL = claimSet + `seq IN (SELECT seq FROM deliveries
-	WHERE state = 'pending' AND next_attempt_at <= ?2 AND webhook_id NOT IN (SELECT value FROM json_each(?4))
+	WHERE state = 'pending' AND test = 0 AND next_attempt_at <= ?2 AND webhook_id NOT IN (SELECT value FROM json_each(?4))
 	ORDER BY next_attempt_at, seq LIMIT ?3)
 	RETURNING ` + claimedCols
 
 // claimSeqsSQL claims the deliveries whose seqs are in the JSON array ?3, chosen in this transaction.
 const claimSeqsSQL = claimSet + `seq IN (SELECT value FROM json_each(?3))
-	AND state = 'pending' AND next_attempt_at <= ?2
+	AND state = 'pending' AND test = 0 AND next_attempt_at <= ?2
 	RETURNING ` + claimedCols
 
 // pendingWebhooksSQL lists the webhooks with pending deliveries, at most ?1: one step of
 // deliveries_webhook_due per webhook, from one webhook to the next, however many deliveries each has.
 const pendingWebhooksSQL = `WITH RECURSIVE hooks (id) AS (
-		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' ORDER BY webhook_id LIMIT 1)
+		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND test = 0 ORDER BY webhook_id LIMIT 1)
 		UNION ALL
-		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND webhook_id > hooks.id
+		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND test = 0 AND webhook_id > hooks.id
 			ORDER BY webhook_id LIMIT 1)
 		FROM hooks WHERE hooks.id IS NOT NULL LIMIT ?1)
 	SELECT id FROM hooks WHERE id IS NOT NULL`
 
 // webhookDueSQL returns the first ?3 due deliveries of webhook ?1 at ?2, from deliveries_webhook_due.
 const webhookDueSQL = `SELECT seq, next_attempt_at FROM deliveries
-	WHERE state = 'pending' AND webhook_id = ?1 AND next_attempt_at <= ?2
+	WHERE state = 'pending' AND test = 0 AND webhook_id = ?1 AND next_attempt_at <= ?2
 	ORDER BY next_attempt_at, seq LIMIT ?3`
 
 // claimPerWebhookMax is how many webhooks with pending deliveries a claim that excludes webhooks
@@ -323,8 +376,7 @@ func int64sJSON(vs []int64) string {
 	return string(append(b, ']'))
 }
 
-// releaseDeliveries makes leased deliveries due at ?1; each row is (id, lease).
-// releaseDeliveries gives claimed deliveries back; one whose webhook was paused meanwhile is held,
+// releaseDeliveries makes leased deliveries due at ?1; each row is (id, lease). It gives claimed deliveries back; one whose webhook was paused meanwhile is held,
 // as a retry would be.
 var releaseDeliveries = newBatchStmt(2, `UPDATE deliveries SET next_attempt_at = ?1, locked_until = NULL,
 	updated_at = ?1,
@@ -397,47 +449,4 @@ func firstPerClaim(outcomes []*store.DeliveryOutcome) []*store.DeliveryOutcome {
 		}
 	}
 	return out
-}
-
-// ExpiredWhilePaused is the error logged for a held delivery dropped after the log retention.
-const ExpiredWhilePaused = "expired while paused"
-
-// failDeliveries fails deliveries at ?1; each row is (id, attempts).
-var failDeliveries = newBatchStmt(2, `UPDATE deliveries SET state = 'failed', attempts = v.column2, updated_at = ?1
-	FROM (VALUES {{rows}}) AS v WHERE deliveries.id = v.column1`)
-
-func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error) {
-	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
-		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, sqlconv.MS(olderThan), limit)
-	if err != nil {
-		return 0, err
-	}
-	var expired []*webhook.Delivery
-	for rows.Next() {
-		d := &webhook.Delivery{}
-		if err := scanDelivery(rows, d); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		expired = append(expired, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	as := make([]*webhook.Attempt, len(expired))
-	for i, d := range expired {
-		as[i] = &webhook.Attempt{ID: randid.New("att_"), DeliveryID: d.ID, WebhookID: d.WebhookID,
-			AccountID: d.AccountID, EventID: d.EventID, EventType: d.EventType, Number: d.Attempts + 1,
-			Error: ExpiredWhilePaused, RequestHeaders: map[string]string{}, CreatedAt: now}
-	}
-	if err := q.insertAttempts(ctx, as); err != nil {
-		return 0, err
-	}
-	if err := failDeliveries.exec(ctx, q, len(as), []any{sqlconv.MS(now)}, func(args []any, i int) []any {
-		return append(args, as[i].DeliveryID, as[i].Number)
-	}); err != nil {
-		return 0, fmt.Errorf("expire held deliveries: %w", err)
-	}
-	return len(expired), nil
 }

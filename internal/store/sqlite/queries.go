@@ -99,3 +99,11 @@ func collect[T any](rows *sql.Rows, scan func(sqlconv.Scanner) (T, error)) ([]T,
 	defer rows.Close()
 	return sqlconv.Collect(rows, scan)
 }
+
+// collectErr is collect of a query that returned err.
+func collectErr[T any](rows *sql.Rows, err error, scan func(sqlconv.Scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scan)
+}

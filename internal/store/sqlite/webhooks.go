@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/secretbox"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
@@ -35,6 +35,26 @@ func (q *queries) scanWebhook(row sqlconv.Scanner) (*webhook.Webhook, error) {
 	}
 	w.PreviousSecretExpiresAt, w.CreatedAt, w.UpdatedAt = sqlconv.FromMS(prevExp), sqlconv.FromMS(created), sqlconv.FromMS(updated)
 	return &w, nil
+}
+
+// WebhookGetForUpdate is WebhookGet: a writing transaction runs alone on SQLite's one writer, so no
+// other can change the webhook before it ends.
+func (q *queries) WebhookGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	return q.WebhookGet(ctx, accountID, id)
+}
+
+func (q *queries) WebhookCount(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := q.queryRow(ctx, `SELECT count(*) FROM webhooks WHERE account_id = ? AND deleted_at IS NULL`, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count webhooks: %w", err)
+	}
+	return n, nil
+}
+
+// WebhookCountForUpdate is WebhookCount, serialised by the single writer like WebhookGetForUpdate.
+func (q *queries) WebhookCountForUpdate(ctx context.Context, accountID string) (int, error) {
+	return q.WebhookCount(ctx, accountID)
 }
 
 func (q *queries) WebhookGet(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
@@ -94,15 +114,16 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	} else {
 		// Deliveries in flight (leased) finish their attempt; their outcome holds them.
 		_, err = q.exec(ctx, `UPDATE deliveries SET state = 'held', updated_at = ?
-			WHERE webhook_id = ? AND state = 'pending' AND (locked_until IS NULL OR locked_until <= ?)`,
+			WHERE webhook_id = ? AND state = 'pending' AND test = 0 AND (locked_until IS NULL OR locked_until <= ?)`,
 			sqlconv.MS(w.UpdatedAt), w.ID, sqlconv.MS(w.UpdatedAt))
 	}
 	return err
 }
 
-func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now time.Time) error {
+func (q *queries) WebhookDelete(ctx context.Context, p *store.WebhookDeleteParams) error {
+	now, id := p.Now, p.ID
 	res, err := q.exec(ctx, `UPDATE webhooks SET deleted_at = ?, updated_at = ?
-		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, sqlconv.MS(now), sqlconv.MS(now), id, accountID)
+		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, sqlconv.MS(now), sqlconv.MS(now), id, p.AccountID)
 	if err != nil {
 		return err
 	}
@@ -111,11 +132,48 @@ func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now t
 	}
 	// One statement per state, so each walks its partial index (deliveries_webhook_due,
 	// deliveries_webhook_held) rather than the table.
-	for _, state := range []string{"pending", "held"} {
+	for _, cond := range []string{"state = 'pending' AND test = 0", "state = 'pending' AND test = 1", "state = 'held'"} {
 		if _, err := q.exec(ctx, `UPDATE deliveries SET state = 'cancelled', locked_until = NULL, updated_at = ?
-			WHERE webhook_id = ? AND state = '`+state+`'`, sqlconv.MS(now), id); err != nil {
+			WHERE webhook_id = ? AND `+cond, sqlconv.MS(now), id); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sealSecrets seals the clear secrets of every webhook, deleted ones too, with the transaction's box.
+func (q *queries) sealSecrets(ctx context.Context) (int, error) {
+	if q.box == nil {
+		return 0, nil
+	}
+	rows, err := q.query(ctx, `SELECT id, secret, previous_secret FROM webhooks`)
+	if err != nil {
+		return 0, fmt.Errorf("seal secrets: %w", err)
+	}
+	type stored struct{ id, secret, prev string }
+	all, err := collect(rows, func(row sqlconv.Scanner) (stored, error) {
+		var s stored
+		return s, row.Scan(&s.id, &s.secret, &s.prev)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal secrets: %w", err)
+	}
+	n := 0
+	for _, s := range all {
+		if secretbox.IsSealed(s.secret) && (s.prev == "" || secretbox.IsSealed(s.prev)) {
+			continue
+		}
+		secret, prev := s.secret, s.prev
+		if !secretbox.IsSealed(secret) {
+			secret = q.box.Seal(secret)
+		}
+		if prev != "" && !secretbox.IsSealed(prev) {
+			prev = q.box.Seal(prev)
+		}
+		if _, err := q.exec(ctx, `UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?`, secret, prev, s.id); err != nil {
+			return 0, fmt.Errorf("seal secrets: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -267,10 +267,14 @@ func runProposals(t *testing.T, open func(t *testing.T) store.Store) {
 		b := setup(t)
 		p := newProposal(t, b.acct.ID, base)
 		boom := errors.New("boom")
+		var insertErr error
 		err := b.st.Tx(ctx, func(tx store.Tx) error {
-			require.NoError(t, tx.ProposalInsert(ctx, p))
+			if insertErr = tx.ProposalInsert(ctx, p); insertErr != nil {
+				return insertErr
+			}
 			return boom
 		})
+		require.NoError(t, insertErr)
 		require.ErrorIs(t, err, boom)
 		_, err = b.st.ProposalGet(ctx, b.acct.ID, p.ID)
 		requireNotFound(t, err)
@@ -351,8 +355,6 @@ func runProposals(t *testing.T, open func(t *testing.T) store.Store) {
 		require.Equal(t, errs.Invalid, errs.CodeOf(err))
 	})
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func idsOfProposals(ps []*proposal.Proposal) []string {
 	out := make([]string, len(ps))
