@@ -128,7 +128,9 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 
 // DeleteWebhook deletes a webhook and cancels its pending deliveries.
 func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
-	return a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: accountID, ID: id, Now: a.now()}) })
+	return a.Store.Tx(ctx, func(tx store.Tx) error {
+		return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: accountID, ID: id, Now: a.now()})
+	})
 }
 
 // RegenerateSecret gives the webhook a new secret and returns it; the previous one keeps signing

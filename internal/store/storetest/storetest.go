@@ -162,10 +162,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		foreign.AccountID = "acct_other"
 		err = b.st.Tx(ctx, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, &foreign) })
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
-		err = b.st.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: "acct_other", ID: w.ID, Now: base}) })
+		err = b.st.Tx(ctx, func(tx store.Tx) error {
+			return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: "acct_other", ID: w.ID, Now: base})
+		})
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
 
-		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: b.acct.ID, ID: w.ID, Now: base}) })
+		tx(t, b.st, func(tx store.Tx) error {
+			return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: b.acct.ID, ID: w.ID, Now: base})
+		})
 		_, err = b.st.WebhookGet(ctx, b.acct.ID, w.ID)
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
 	})
@@ -451,7 +455,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		b := setup(t)
 		w := newWebhook(t, b)
 		d := publish(t, b, webhook.ProposalCreated, base)[0]
-		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: b.acct.ID, ID: w.ID, Now: base}) })
+		tx(t, b.st, func(tx store.Tx) error {
+			return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: b.acct.ID, ID: w.ID, Now: base})
+		})
 		require.Equal(t, webhook.DeliveryCancelled, deliveryState(t, b, d.ID))
 		require.Empty(t, claim(t, b.st, base.Add(time.Hour), 10))
 		require.Empty(t, publish(t, b, webhook.ProposalCreated, base), "a deleted webhook gets nothing new")
