@@ -51,6 +51,8 @@ type Options struct {
 	DisallowPrivate bool
 	// RateLimit is API requests per second per key; zero disables the limit.
 	RateLimit float64
+	// MaxWebhooks caps the webhooks of one account; zero is app.MaxWebhooksDefault.
+	MaxWebhooks int
 }
 
 // Start starts a service for the test and stops it at cleanup.
@@ -71,6 +73,7 @@ func Start(t *testing.T, o Options) *Env {
 		RateLimit:           cmp.Or(o.RateLimit, -1),
 		Workers:             o.Workers,
 		PerWebhook:          o.PerWebhook,
+		MaxWebhooks:         o.MaxWebhooks,
 	}
 	st, err := server.OpenStore(context.Background(), cfg)
 	require.NoError(t, err)
