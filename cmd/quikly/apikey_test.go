@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/quikly/webhooks/internal/app"
@@ -118,7 +119,9 @@ func TestSecretsWrittenBeforeTheKeyAreSealedAtStart(t *testing.T) {
 			require.False(t, strings.Contains(string(b), secret), "a clear secret is left in %s", f)
 		}
 	} else {
-		conn, err := pgx.Connect(ctx, dbURL)
+		cfg, err := pgxpool.ParseConfig(dbURL) // the URL may carry pool parameters
+		require.NoError(t, err)
+		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 		require.NoError(t, err)
 		defer conn.Close(ctx)
 		var stored string
