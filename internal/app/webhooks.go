@@ -184,7 +184,7 @@ func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.A
 	}); err != nil {
 		return nil, err
 	}
-	return a.Store.AttemptGet(ctx, accountID, id, out.Attempt.ID)
+	return a.Store.AttemptGet(ctx, &store.AttemptGetParams{AccountID: accountID, WebhookID: id, ID: out.Attempt.ID})
 }
 
 // LogFilter narrows a webhook's logs.
@@ -218,7 +218,7 @@ func (a *App) GetLog(ctx context.Context, accountID, webhookID, logID string) (*
 	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
-	return a.Store.AttemptGet(ctx, accountID, webhookID, logID)
+	return a.Store.AttemptGet(ctx, &store.AttemptGetParams{AccountID: accountID, WebhookID: webhookID, ID: logID})
 }
 
 // Resend retries the delivery of a log entry (SPEC §4, §15): RetryDelivery of that delivery.

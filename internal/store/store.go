@@ -44,7 +44,8 @@ type Reader interface {
 	WebhookList(ctx context.Context, p *ListParams) ([]*webhook.Webhook, error)
 	// WebhookCount returns how many webhooks (not deleted) the account has.
 	WebhookCount(ctx context.Context, accountID string) (int, error)
-	AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error)
+	// AttemptGet returns one attempt of the account's webhook, or errs.ErrNotFound.
+	AttemptGet(ctx context.Context, p *AttemptGetParams) (*webhook.Attempt, error)
 	AttemptList(ctx context.Context, p *AttemptListParams) ([]*webhook.Attempt, error)
 	DeliveryGet(ctx context.Context, accountID, id string) (*webhook.Delivery, error)
 	QueueStats(ctx context.Context) (*QueueStats, error)
@@ -135,6 +136,13 @@ type ListParams struct {
 	AccountID string
 	Limit     int
 	After     string
+}
+
+// AttemptGetParams names one attempt of an account's webhook.
+type AttemptGetParams struct {
+	AccountID string
+	WebhookID string
+	ID        string
 }
 
 // AttemptListParams selects one page of a webhook's attempts, newest first.

@@ -93,10 +93,10 @@ func scanAttempt(row scanner) (*webhook.Attempt, error) {
 	return &a, nil
 }
 
-func (q *queries) AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error) {
+func (q *queries) AttemptGet(ctx context.Context, p *store.AttemptGetParams) (*webhook.Attempt, error) {
 	return scanAttempt(q.q.QueryRow(ctx, `SELECT `+attemptCols+` FROM attempts a
 		JOIN deliveries d ON d.id = a.delivery_id JOIN delivery_bodies b ON b.delivery_seq = d.seq
-		WHERE a.id = $1 AND a.account_id = $2 AND a.webhook_id = $3`, id, accountID, webhookID))
+		WHERE a.id = $1 AND a.account_id = $2 AND a.webhook_id = $3`, p.ID, p.AccountID, p.WebhookID))
 }
 
 func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) ([]*webhook.Attempt, error) {

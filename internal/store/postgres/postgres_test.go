@@ -394,7 +394,7 @@ func TestAttemptsKeepWhatTextCannotHold(t *testing.T) {
 	require.NoError(t, b.db.Tx(ctx, func(tx store.Tx) error {
 		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
 	}))
-	got, err := b.db.AttemptGet(ctx, b.acct.ID, w.ID, a.ID)
+	got, err := b.db.AttemptGet(ctx, &store.AttemptGetParams{AccountID: b.acct.ID, WebhookID: w.ID, ID: a.ID})
 	require.NoError(t, err)
 	require.Equal(t, "binary\x00body", got.ResponseBody, "the body is kept byte for byte")
 	require.Equal(t, "bad\uFFFDreply \uFFFD", got.Error)

@@ -58,10 +58,10 @@ func scanAttempt(row sqlconv.Scanner) (*webhook.Attempt, error) {
 	return &a, nil
 }
 
-func (q *queries) AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error) {
+func (q *queries) AttemptGet(ctx context.Context, p *store.AttemptGetParams) (*webhook.Attempt, error) {
 	return scanAttempt(q.queryRow(ctx, `SELECT `+attemptCols+` FROM attempts a
 		JOIN delivery_bodies b ON b.delivery_seq = a.delivery_seq
-		WHERE a.id = ? AND a.account_id = ? AND a.webhook_id = ?`, id, accountID, webhookID))
+		WHERE a.id = ? AND a.account_id = ? AND a.webhook_id = ?`, p.ID, p.AccountID, p.WebhookID))
 }
 
 func (q *queries) AttemptList(ctx context.Context, p *store.AttemptListParams) ([]*webhook.Attempt, error) {

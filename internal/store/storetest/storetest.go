@@ -378,7 +378,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			WebhookID: w.ID, EventType: webhook.ProposalShared})
 		require.NoError(t, err)
 		require.Empty(t, none)
-		_, err = b.st.AttemptGet(ctx, "acct_other", w.ID, a.ID)
+		_, err = b.st.AttemptGet(ctx, &store.AttemptGetParams{AccountID: "acct_other", WebhookID: w.ID, ID: a.ID})
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
 	})
 
