@@ -128,7 +128,7 @@ func (q *queries) QueueStats(ctx context.Context) (*store.QueueStats, error) {
 	return &s, nil
 }
 
-// The queue's hot path: every statement here runs over a whole batch of rows at once.
+// From here on, the queue's hot path: every statement runs over a whole batch of rows at once.
 
 // insertDeliveries queues deliveries; event_seq comes from event_id, and a delivery of no event
 // fails on its NOT NULL.
