@@ -25,8 +25,7 @@ type WebhookInput struct {
 func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
 	f := errs.Fields{}
 	if in.Name != nil {
-		webhook.ValidateName(f, *in.Name)
-		w.Name = *in.Name
+		w.Name = webhook.ValidateName(f, *in.Name)
 	}
 	if in.URL != nil {
 		if u := webhook.ValidateURL(f, *in.URL, a.AllowPrivateTargets); u != nil && !a.AllowPrivateTargets {
