@@ -27,9 +27,7 @@ func ValidateName(f errs.Fields, name string) string {
 	switch n := utf8.RuneCountInString(name); {
 	case !utf8.ValidString(name):
 		f.Add("name", "must be valid UTF-8 text")
-	case n == 0:
-		f.Add("name", "must be 1 to 100 characters (not only spaces)")
-	case n > NameMaxLen:
+	case n == 0 || n > NameMaxLen: // white space alone is empty
 		f.Add("name", "must be 1 to 100 characters")
 	case strings.ContainsFunc(name, notOneLine):
 		f.Add("name", "must be one line of text without control, line-separator or bidirectional-override characters")
@@ -63,17 +61,16 @@ func ValidateURL(f errs.Fields, raw string, allowHTTP bool) *url.URL {
 		f.Add("url", "must be at most 2048 characters")
 		return nil
 	}
-	if !utf8.ValidString(raw) || strings.ContainsFunc(raw, notInURL) {
-		f.Add("url", "must not contain spaces, control characters or any of \" < > \\ ^ ` { | } (percent-encode them)")
-		return nil
-	}
-	if !wellEscaped(raw) {
-		f.Add("url", "has a % that does not start a percent-encoded byte (%XX)")
-		return nil
-	}
+	// What is not a URL at all is told so first; then what a URL cannot hold.
 	u, err := url.Parse(raw)
 	switch {
-	case err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "":
+	case err == nil && (!u.IsAbs() || u.Host == "" || u.Hostname() == ""):
+		f.Add("url", "must be an absolute URL")
+	case !utf8.ValidString(raw) || strings.ContainsFunc(raw, notInURL):
+		f.Add("url", "must not contain spaces, control characters or any of \" < > \\ ^ ` { | } (percent-encode them)")
+	case !wellEscaped(raw):
+		f.Add("url", "has a % that does not start a percent-encoded byte (%XX)")
+	case err != nil:
 		f.Add("url", "must be an absolute URL")
 	case u.User != nil:
 		f.Add("url", "must not contain user information")
