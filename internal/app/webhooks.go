@@ -88,11 +88,17 @@ func (a *App) ListWebhooks(ctx context.Context, accountID string, limit int, cur
 
 // GetWebhook returns one of the account's webhooks.
 func (a *App) GetWebhook(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	return a.Store.WebhookGet(ctx, accountID, id)
 }
 
 // UpdateWebhook changes the fields given; is_active pauses or resumes delivery.
 func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in WebhookInput) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	var w *webhook.Webhook
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
@@ -114,12 +120,18 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 
 // DeleteWebhook deletes a webhook and cancels its pending deliveries.
 func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
+	if !idsValid(id) {
+		return errs.ErrNotFound
+	}
 	return a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, accountID, id, a.now()) })
 }
 
 // RegenerateSecret gives the webhook a new secret and returns it; the previous one keeps signing
 // webhook-signature for webhook.SecretOverlap.
 func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	var w *webhook.Webhook
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
@@ -140,6 +152,9 @@ func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webh
 // TestWebhook sends one test event to the webhook now, paused or not, and returns the attempt's log
 // entry. The attempt is not retried.
 func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.Attempt, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	now := a.now()
 	lease := now.Add(a.LeaseDuration)
 	var c *store.ClaimedDelivery
@@ -179,6 +194,9 @@ type LogFilter struct {
 
 // ListLogs returns one page of a webhook's attempts, newest first.
 func (a *App) ListLogs(ctx context.Context, accountID, webhookID string, f LogFilter, limit int, cursor string) (*Page[*webhook.Attempt], error) {
+	if !idsValid(webhookID) {
+		return nil, errs.ErrNotFound
+	}
 	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
@@ -199,6 +217,9 @@ func (a *App) ListLogs(ctx context.Context, accountID, webhookID string, f LogFi
 
 // GetLog returns one attempt of a webhook.
 func (a *App) GetLog(ctx context.Context, accountID, webhookID, logID string) (*webhook.Attempt, error) {
+	if !idsValid(webhookID, logID) {
+		return nil, errs.ErrNotFound
+	}
 	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
@@ -208,6 +229,9 @@ func (a *App) GetLog(ctx context.Context, accountID, webhookID, logID string) (*
 // Resend makes the delivery of a log entry due now with the same body and ids and a fresh retry
 // schedule. It is errs.Conflict while that delivery is still pending.
 func (a *App) Resend(ctx context.Context, accountID, webhookID, logID string) (*webhook.Delivery, error) {
+	if !idsValid(webhookID, logID) {
+		return nil, errs.ErrNotFound
+	}
 	var d *webhook.Delivery
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		if _, err := tx.WebhookGet(ctx, accountID, webhookID); err != nil {
@@ -228,4 +252,11 @@ func (a *App) Resend(ctx context.Context, accountID, webhookID, logID string) (*
 	}
 	a.notify()
 	return d, nil
+}
+
+// idsValid reports whether webhookID (and attemptID, when given) have the shape of ids of their
+// kind. Others name nothing: callers answer not found without a query, for the API and the console
+// alike (PostgreSQL answers NUL or invalid UTF-8 with an error, not with no rows).
+func idsValid(webhookID string, attemptID ...string) bool {
+	return webhook.ValidID("wh_", webhookID) && (len(attemptID) == 0 || webhook.ValidID("att_", attemptID[0]))
 }
