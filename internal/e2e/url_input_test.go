@@ -107,6 +107,7 @@ func TestMalformedURLsAreRefusedOnEveryRoute(t *testing.T) {
 		}
 	}
 
+	lists := 0
 	for _, route := range routes {
 		method, pattern, _ := strings.Cut(route, " ")
 		segs := strings.Split(pattern, "/")
@@ -154,6 +155,9 @@ func TestMalformedURLsAreRefusedOnEveryRoute(t *testing.T) {
 				plain := rawRequest(t, e.URL, e.Key, method, target)
 				require.Less(t, plain.Status, 500, "%s: %s", route, plain.Body)
 				isList := plain.Status == http.StatusOK && strings.Contains(string(plain.Body), `"next_cursor":`)
+				if isList {
+					lists++
+				}
 				// Well-formed cursors that decode to bytes no id has; lists refuse them, other routes
 				// ignore the parameter. Either way, never 500.
 				for _, raw := range []string{"c1:\x00", "c1:\xff\xfe", "c1:wh_\x00", "c1:" + strings.Repeat("x", 300), "c1:'"} {
@@ -166,6 +170,8 @@ func TestMalformedURLsAreRefusedOnEveryRoute(t *testing.T) {
 			}
 		})
 	}
+
+	require.GreaterOrEqual(t, lists, 4, "webhooks, logs, proposals and lead sessions were checked as lists")
 
 	// Nothing malformed reached the store as a change.
 	list := e.Do(e.Key, "GET", "/webhooks", nil)
