@@ -1,5 +1,7 @@
-// Package api serves the REST API under /api/external/v1: authentication by X-API-Key, a per-key rate
-// limit, strict JSON decoding, and errors in the SPEC §3 shape.
+// Package api serves the REST API under /api/external/v1: authentication by X-API-Key (failed ones
+// limited per client address), a per-key rate limit, URL checks (malformed input is 422 naming the
+// parameter, impossible ids 404, before any store), strict JSON decoding, and errors in the SPEC §3
+// shape.
 package api
 
 import (
