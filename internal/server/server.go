@@ -190,11 +190,10 @@ func cmpOr[T comparable](v, def T) T {
 // Handler returns the HTTP handler: API, health and metrics.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix+"/", api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}))
 	mux.Handle("/p/", ui.NewSharePages(s.App, s.log))
 	mux.Handle("/", ui.NewConsole(s.App, s.log))
 	s.addOps(mux)
-	return mux
+	return api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}).Mount(mux)
 }
 
 // OpsHandler returns the handler of a delivery-only process: /healthz, /readyz and /metrics.
