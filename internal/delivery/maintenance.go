@@ -78,7 +78,8 @@ func (m *Maintainer) RunOnce(ctx context.Context) error {
 			}
 			return len(disabled), err
 		},
-		func(tx store.Tx) (int, error) { return tx.DeliveryExpireHeld(ctx, cutoff, now, maintenanceBatch) },
+		func(tx store.Tx) (int, error) { return ExpireHeld(ctx, tx, cutoff, now, maintenanceBatch) },
+		func(tx store.Tx) (int, error) { return FailInterruptedTests(ctx, tx, now, maintenanceBatch) },
 		func(tx store.Tx) (int, error) { return tx.AttemptPrune(ctx, cutoff, maintenanceBatch) },
 		func(tx store.Tx) (int, error) { return tx.SessionDeleteExpired(ctx, now, maintenanceBatch) },
 	} {

@@ -55,6 +55,8 @@ type Options struct {
 	DisallowPrivate bool
 	// RateLimit is API requests per second per key; zero disables the limit.
 	RateLimit float64
+	// MaxWebhooks caps the webhooks of one account; zero is app.MaxWebhooksDefault.
+	MaxWebhooks int
 }
 
 // Start starts a service for the test and stops it at cleanup.
@@ -78,6 +80,7 @@ func Start(t *testing.T, o Options) *Env {
 		PerWebhook:          o.PerWebhook,
 		DisableAfter:        o.DisableAfter,
 		MaintenanceInterval: o.MaintenanceInterval,
+		MaxWebhooks:         o.MaxWebhooks,
 	}
 	st, err := server.OpenStore(context.Background(), cfg)
 	require.NoError(t, err)

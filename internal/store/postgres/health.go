@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -31,7 +32,7 @@ func queueHealth(b *pgx.Batch, outcomes []*store.DeliveryOutcome, health []*webh
 		ids, oks, failures, firsts, errors := make([]string, n), make([]bool, n), make([]int32, n), make([]*int64, n), make([]string, n)
 		for i, h := range health {
 			ids[i], oks[i], failures[i] = h.WebhookID, h.Succeeded, int32(h.Failures)
-			firsts[i], errors[i] = nullMS(h.FirstFailure), storableText(h.LastError)
+			firsts[i], errors[i] = sqlconv.NullMS(h.FirstFailure), storableText(h.LastError)
 		}
 		b.Queue(applyHealth, ids, oks, failures, firsts, errors)
 	}
@@ -39,7 +40,7 @@ func queueHealth(b *pgx.Batch, outcomes []*store.DeliveryOutcome, health []*webh
 	var leases []int64
 	for _, o := range outcomes {
 		if o.Probe {
-			ids, leases = append(ids, o.Attempt.WebhookID), append(leases, ms(o.LeaseUntil))
+			ids, leases = append(ids, o.Attempt.WebhookID), append(leases, sqlconv.MS(o.LeaseUntil))
 		}
 	}
 	if len(ids) > 0 {
@@ -52,7 +53,7 @@ func (q *queries) WebhookListFailing(ctx context.Context, p *store.WebhookListFa
 	rows, err := q.q.Query(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE failing_since IS NOT NULL AND deleted_at IS NULL AND failing_since <= $1
 			AND is_active AND consecutive_failures >= $2
-		ORDER BY failing_since LIMIT $3 FOR UPDATE SKIP LOCKED`, ms(p.FailingSince), p.MinFailures, p.Limit)
+		ORDER BY failing_since LIMIT $3 FOR UPDATE SKIP LOCKED`, sqlconv.MS(p.FailingSince), p.MinFailures, p.Limit)
 	ws, err := collect(rows, err, q.scanWebhook)
 	if err != nil {
 		return nil, fmt.Errorf("list failing webhooks: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -25,13 +26,13 @@ const freeProbeSQL = `UPDATE webhooks SET probe_until = 0 WHERE id = ?1 AND prob
 func (q *queries) applyHealth(ctx context.Context, outcomes []*store.DeliveryOutcome, health []*webhook.HealthChange) error {
 	for _, h := range health {
 		if _, err := q.exec(ctx, applyHealthSQL, h.WebhookID, h.Succeeded, h.Failures,
-			nullMS(h.FirstFailure), h.LastError); err != nil {
+			sqlconv.NullMS(h.FirstFailure), h.LastError); err != nil {
 			return fmt.Errorf("webhook health: %w", err)
 		}
 	}
 	for _, o := range outcomes {
 		if o.Probe {
-			if _, err := q.exec(ctx, freeProbeSQL, o.Attempt.WebhookID, ms(o.LeaseUntil)); err != nil {
+			if _, err := q.exec(ctx, freeProbeSQL, o.Attempt.WebhookID, sqlconv.MS(o.LeaseUntil)); err != nil {
 				return fmt.Errorf("free probe: %w", err)
 			}
 		}
@@ -43,7 +44,7 @@ func (q *queries) WebhookListFailing(ctx context.Context, p *store.WebhookListFa
 	rows, err := q.query(ctx, `SELECT `+webhookCols+` FROM webhooks
 		WHERE failing_since IS NOT NULL AND deleted_at IS NULL AND failing_since <= ?
 			AND is_active AND consecutive_failures >= ?
-		ORDER BY failing_since LIMIT ?`, ms(p.FailingSince), p.MinFailures, p.Limit)
+		ORDER BY failing_since LIMIT ?`, sqlconv.MS(p.FailingSince), p.MinFailures, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list failing webhooks: %w", err)
 	}
