@@ -15,6 +15,10 @@ const (
 	discordFieldNameMax   = 256
 	discordFieldValueMax  = 1024
 	discordEmbedTotalMax  = 6000
+
+	// discordContentLinkMax is the longest link also written into content: a longer one would crowd
+	// out the sentence (the embed's url still carries it).
+	discordContentLinkMax = 500
 )
 
 type discordBody struct {
@@ -62,7 +66,7 @@ func discordEscape(r rune) string {
 
 func discordMessage(m *message) discordBody {
 	content := m.sentence
-	if m.link != "" {
+	if m.link != "" && len(m.link) <= discordContentLinkMax {
 		// <…> around a link keeps Discord from adding a preview of it; the embed links it already.
 		content = append(content[:len(content):len(content)], rawPart("\n<"+m.link+">"))
 	}

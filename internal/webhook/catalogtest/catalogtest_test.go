@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quikly/webhooks/internal/delivery"
+	"github.com/quikly/webhooks/internal/render"
 	"github.com/quikly/webhooks/internal/proposal"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -58,7 +58,8 @@ func TestCatalogueDocuments(t *testing.T) {
 		at, err := time.Parse(time.RFC3339, webhook.ExampleTimestamp)
 		require.NoError(t, err)
 		for _, e := range webhook.Documented() {
-			want := delivery.Body(e, at, webhook.ExampleWebhookID, webhook.ExampleData(e))
+			want, err := render.Body(render.JSON, render.Event{Type: e, Timestamp: at, WebhookID: webhook.ExampleWebhookID, Data: webhook.ExampleData(e)})
+			require.NoError(t, err)
 			require.Equal(t, string(want), string(webhook.Example(e)), e)
 		}
 	})
@@ -216,7 +217,9 @@ func TestRealDataValidates(t *testing.T) {
 		t.Helper()
 		raw, err := json.Marshal(data)
 		require.NoError(t, err)
-		RequireBody(t, delivery.Body(event, now, "wh_2mZ9fQkT3xYcLp8R", raw))
+		body, err := render.Body(render.JSON, render.Event{Type: event, Timestamp: now, WebhookID: "wh_2mZ9fQkT3xYcLp8R", Data: raw})
+		require.NoError(t, err)
+		RequireBody(t, body)
 	}
 	items := []proposal.LineItemInput{{Description: "Design", Quantity: "2", UnitPrice: "1200.50"}}
 	newProposal := func(t *testing.T) *proposal.Proposal {
