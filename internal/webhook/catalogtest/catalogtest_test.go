@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quikly/webhooks/internal/render"
 	"github.com/quikly/webhooks/internal/proposal"
+	"github.com/quikly/webhooks/internal/render"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
