@@ -13,15 +13,6 @@ import (
 // DisableAfterDefault is how long a webhook may fail without one success before it is disabled.
 const DisableAfterDefault = 120 * time.Hour
 
-// disabledData is the data of a webhook.disabled event.
-type disabledData struct {
-	WebhookID    string `json:"webhook_id"`
-	Name         string `json:"name"`
-	URL          string `json:"url"`
-	FailingSince string `json:"failing_since"`
-	LastError    string `json:"last_error"`
-}
-
 // DisableFailing disables, in tx, up to limit webhooks none of whose attempts has succeeded since
 // before now-after, having failed at least webhook.DisableMinFailures: each is paused with
 // disabled_reason "failing" (its deliveries are held) and a webhook.disabled event goes to the
@@ -48,8 +39,7 @@ func DisableFailing(ctx context.Context, tx store.Tx, now time.Time, after time.
 				others = append(others, h)
 			}
 		}
-		data, err := json.Marshal(disabledData{WebhookID: w.ID, Name: w.Name, URL: w.URL,
-			FailingSince: w.FailingSince.UTC().Format(TimeFormat), LastError: w.LastError})
+		data, err := json.Marshal(webhook.NewDisabledData(w, w.FailingSince, w.LastError))
 		if err != nil {
 			return nil, err
 		}

@@ -12,8 +12,6 @@ const (
 	DisableMinFailures = 10
 	// DisabledFailing is the disabled_reason of a webhook the service disabled for failing.
 	DisabledFailing = "failing"
-	// WebhookDisabled is the event sent to an account's other webhooks when one is disabled.
-	WebhookDisabled = "webhook.disabled"
 )
 
 // Health is what the outcomes of a webhook's attempts say about its endpoint. The dispatcher's
