@@ -11,6 +11,7 @@ import (
 
 	"github.com/quikly/webhooks/internal/testenv"
 	"github.com/quikly/webhooks/internal/webhook"
+	"github.com/quikly/webhooks/internal/webhook/catalogtest"
 )
 
 // hungReceiver returns a receiver that never answers until the test ends.
@@ -172,6 +173,7 @@ func TestAutoDisableAndResume(t *testing.T) {
 		} `json:"data"`
 	}
 	require.NoError(t, json.Unmarshal(got.Body, &body))
+	catalogtest.RequireBody(t, got.Body)
 	require.Equal(t, id, body.Data.WebhookID)
 	require.Equal(t, failing.URL, body.Data.URL)
 	require.Equal(t, "CRM sync", body.Data.Name)
