@@ -85,6 +85,8 @@ type soakReceiver struct {
 	// secret within grace of a rotation; overlap is webhook-signature carrying the previous secret.
 	ok, failed, hung, unverified, oldSigned, overlap int
 	badReasons                                       []string
+	// waiting counts requests waiting for a rotation's answer.
+	waiting int
 }
 
 func newSoakReceiver(grace time.Duration) (*soakReceiver, error) {
@@ -196,15 +198,19 @@ func (r *soakReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			break
 		}
 		// The secret may have changed under a rotation whose answer has not come back yet.
+		r.count(&r.waiting)
 		select {
 		case <-wait:
 			reason = ""
-			continue
 		case <-time.After(rotationWait):
 		case <-req.Context().Done():
+			r.uncount(&r.waiting)
 			return
 		}
-		break
+		r.uncount(&r.waiting)
+		if reason != "" {
+			break
+		}
 	}
 	if reason != "" {
 		r.mu.Lock()
@@ -270,6 +276,19 @@ func (r *soakReceiver) count(n *int) {
 	r.mu.Lock()
 	*n++
 	r.mu.Unlock()
+}
+
+func (r *soakReceiver) uncount(n *int) {
+	r.mu.Lock()
+	*n--
+	r.mu.Unlock()
+}
+
+// waitingForRotation is how many requests wait for a rotation's answer now.
+func (r *soakReceiver) waitingForRotation() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waiting
 }
 
 // verify checks both signatures of a request to h (r.mu held) and says why they do not verify ("" when
