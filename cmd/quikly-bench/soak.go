@@ -235,6 +235,7 @@ func (b *bench) runSoak(ctx context.Context, res *Result) (err error) {
 		wg.Go(func() { s.produce(genCtx, a) })
 	}
 	wg.Go(func() { s.chaos(genCtx, procCtx) })
+	wg.Go(func() { s.progress(genCtx) })
 	wg.Wait()
 	genEnd := time.Now()
 	if ctx.Err() != nil {
@@ -253,6 +254,24 @@ func (b *bench) runSoak(ctx context.Context, res *Result) (err error) {
 	stopSampling()
 	sampling.Wait()
 	return errors.Join(derr, s.check(ctx, genEnd))
+}
+
+// progress prints a line a minute until ctx ends: a long soak shows that it is alive.
+func (s *soak) progress(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		snap := s.rcv.snapshot()
+		s.mu.Lock()
+		fmt.Fprintf(s.b.progress, "   %v: %d events accepted, %d creates unanswered, %d faults, receiver %d×200 %d×500 %d hung %d unverified\n",
+			time.Since(s.start).Round(time.Second), len(s.accepted), s.unavailable, len(s.faults), snap.ok, snap.failed, snap.hung, snap.unverified)
+		s.mu.Unlock()
+	}
 }
 
 // produce creates events for account a at its share of the rate until ctx ends, alternating
@@ -708,7 +727,7 @@ func (s *soak) check(ctx context.Context, genEnd time.Time) error {
 		}
 	}
 	sort.Slice(dups, func(i, j int) bool { return dups[i].FirstAt < dups[j].FirstAt })
-	var unexplained []duplicate
+	unexplained := []duplicate{}
 	for _, d := range dups {
 		if d.Explained == "" {
 			unexplained = append(unexplained, d)
@@ -764,6 +783,7 @@ func (s *soak) check(ctx context.Context, genEnd time.Time) error {
 	res.detail("duplicates", len(dups))
 	res.detail("duplicates_explained", explained)
 	res.detail("duplicates_unexplained", unexplained)
+	res.detail("duplicate_list", dups[:min(len(dups), 50)])
 	res.detail("receiver_answers", map[string]int{"200": snap.ok, "500": snap.failed, "hung": snap.hung, "400_unverified": snap.unverified})
 	res.detail("signature_failures", snap.badReasons)
 	res.detail("signed_with_previous_secret_within_grace", snap.oldSigned)
