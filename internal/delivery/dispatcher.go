@@ -156,11 +156,17 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		due = w.DeliveriesDue()
 	}
 	for {
-		full := d.claimOnce(ctx)
+		full, next := d.claimOnce(ctx)
 		if full {
 			continue // more may be due right away
 		}
-		timer.Reset(d.PollInterval)
+		wait := d.PollInterval
+		if !next.IsZero() {
+			// A rate-limited webhook may start its next attempt then: wake for it rather than at
+			// the next poll, which would hold every webhook under 2/s of the poll to far less.
+			wait = min(wait, max(time.Millisecond, next.Sub(d.now())))
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
@@ -172,25 +178,33 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 }
 
 // claimOnce shares the free slots between the webhooks with due deliveries, claims them and starts
-// their attempts. It reports whether some webhook got all it was allotted (so more may be waiting).
-func (d *Dispatcher) claimOnce(ctx context.Context) bool {
+// their attempts. It reports whether some webhook got all it was allotted (so more may be waiting),
+// and the earliest time after now at which a rate-limited webhook with due deliveries may start its
+// next attempt (zero when none waits on its rate).
+func (d *Dispatcher) claimOnce(ctx context.Context) (bool, time.Time) {
 	d.mu.Lock()
 	free := min(d.Workers-d.inflight.total, d.BatchSize)
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
-		return false
+		return false, time.Time{}
 	}
 	now := d.now()
 	var claimed []*store.ClaimedDelivery
 	var allotted map[string]int
+	var rated []*store.DueWebhook
 	err := d.Store.Tx(ctx, func(tx store.Tx) error {
-		claimed, allotted = nil, nil
+		claimed, allotted, rated = nil, nil, nil
 		due, err := tx.DeliveryDueWebhooks(ctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
 		if err != nil || len(due) == 0 {
 			return err
 		}
+		for _, w := range due {
+			if w.Rate.Limit > 0 {
+				rated = append(rated, w)
+			}
+		}
 		d.mu.Lock()
-		allotments := fairShare(due, min(d.Workers-d.inflight.total, d.BatchSize), d.PerAccount, d.PerWebhook, d.inflight, d.served)
+		allotments := fairShare(due, min(d.Workers-d.inflight.total, d.BatchSize), d.PerAccount, d.PerWebhook, d.inflight, d.served, now)
 		d.mu.Unlock()
 		if len(allotments) == 0 {
 			return nil
@@ -207,7 +221,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		if ctx.Err() == nil {
 			d.Logger.Error("claim deliveries", "err", err)
 		}
-		return false
+		return false, time.Time{}
 	}
 	got := map[string]int{}
 	d.mu.Lock()
@@ -223,12 +237,20 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		go d.attempt(c)
 	}
 	d.mu.Unlock()
-	for id, n := range allotted {
-		if got[id] == n {
-			return true
+	var next time.Time
+	for _, w := range rated {
+		r := w.Rate
+		r.TAT = r.Take(now, got[w.WebhookID])
+		if t := r.Next(); t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
 		}
 	}
-	return false
+	for id, n := range allotted {
+		if got[id] == n {
+			return true, next
+		}
+	}
+	return false, next
 }
 
 // attempt sends c, queues its outcome for writing and frees its slot.

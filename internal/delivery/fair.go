@@ -3,6 +3,7 @@ package delivery
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/quikly/webhooks/internal/store"
 )
@@ -10,12 +11,13 @@ import (
 // fairShare decides which webhooks get the free slots of one claim, and how many each: one slot at a
 // time, round-robin across accounts first (the account served longest ago first), then across each
 // account's webhooks (likewise). No account goes past perAccount attempts in flight and no webhook past
-// its cap: perWebhook, or 1 while its circuit breaker is open. So however many webhooks one account
+// its cap: perWebhook, or 1 while its circuit breaker is open, and no more than its rate limit allows
+// at now (the claim checks that again against the webhook's row, which decides). So however many webhooks one account
 // has, and however many of them hang, the others' due deliveries get slots in the very next claim.
 //
 // inflight counts this process's attempts in flight by webhook and by account; served orders
 // accounts and webhooks by when they last got a slot (smaller is longer ago; missing is never).
-func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflight *inflightCounts, served map[string]uint64) []store.ClaimAllotment {
+func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflight *inflightCounts, served map[string]uint64, now time.Time) []store.ClaimAllotment {
 	if free <= 0 || len(due) == 0 {
 		return nil
 	}
@@ -38,6 +40,9 @@ func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflig
 			limit = 1
 		}
 		room := limit - inflight.hook[d.WebhookID]
+		if d.Rate.Limit > 0 {
+			room = min(room, d.Rate.Allowed(now))
+		}
 		if room <= 0 {
 			continue
 		}
@@ -89,7 +94,8 @@ func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflig
 	for _, a := range accounts {
 		for _, h := range a.hooks {
 			if h.got > 0 {
-				out = append(out, store.ClaimAllotment{WebhookID: h.WebhookID, Limit: h.got, Probe: h.BreakerOpen})
+				out = append(out, store.ClaimAllotment{WebhookID: h.WebhookID, Limit: h.got, Probe: h.BreakerOpen,
+					RateLimited: h.Rate.Limit > 0})
 			}
 		}
 	}

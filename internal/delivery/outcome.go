@@ -10,7 +10,7 @@ import (
 
 // Claimed returns d, just inserted with a lease until lease, as a claimed delivery of w.
 func Claimed(w *webhook.Webhook, d *webhook.Delivery, now, lease time.Time) *store.ClaimedDelivery {
-	c := &store.ClaimedDelivery{Delivery: *d, URL: w.URL, Secret: w.Secret, LeaseUntil: lease}
+	c := &store.ClaimedDelivery{Delivery: *d, URL: w.URL, Secret: w.Secret, Headers: w.Headers, LeaseUntil: lease}
 	if s := w.SigningSecrets(now); len(s) > 1 {
 		c.OldSecret = s[1]
 	}
@@ -20,7 +20,7 @@ func Claimed(w *webhook.Webhook, d *webhook.Delivery, now, lease time.Time) *sto
 // RequestFor returns the request that attempts c.
 func RequestFor(c *store.ClaimedDelivery) Request {
 	return Request{URL: c.URL, Body: c.Body, EventType: c.EventType, EventID: c.EventID,
-		WebhookID: c.WebhookID, Secret: c.Secret, OldSecret: c.OldSecret}
+		WebhookID: c.WebhookID, Secret: c.Secret, OldSecret: c.OldSecret, Headers: c.Headers, Test: c.Test}
 }
 
 // Outcome turns the result of attempting c into its log entry and where it leaves the delivery: done,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quikly/webhooks/internal/randid"
+	"github.com/quikly/webhooks/internal/render"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -31,9 +32,16 @@ func Publish(ctx context.Context, tx store.Tx, accountID, eventType string, data
 // PublishTest writes a test event with data for w alone (paused or not) and returns its delivery,
 // already leased until lease by the caller, who sends it at once.
 func PublishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, data any, now, lease time.Time) (*webhook.Event, *webhook.Delivery, error) {
+	return PublishTestEvent(ctx, tx, w, webhook.TestEvent, data, now, lease)
+}
+
+// PublishTestEvent is PublishTest of an event of eventType (SPEC §13: any catalogue event, or
+// "test"): the event is marked as a test whatever its type, so it goes to w alone and is never
+// retried.
+func PublishTestEvent(ctx context.Context, tx store.Tx, w *webhook.Webhook, eventType string, data any, now, lease time.Time) (*webhook.Event, *webhook.Delivery, error) {
 	active := *w
 	active.IsActive = true
-	e, ds, err := publishTo(ctx, tx, w.AccountID, webhook.TestEvent, data, now, []*webhook.Webhook{&active}, lease)
+	e, ds, err := publishTo(ctx, tx, w.AccountID, eventType, data, now, []*webhook.Webhook{&active}, lease)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,9 +68,15 @@ func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, da
 		if !w.IsActive {
 			state = webhook.DeliveryHeld
 		}
+		// Rendered now, in the webhook's format of now: a later change of format affects only the
+		// events published after it, and every retry re-sends these bytes.
+		body, err := render.Body(render.Format(w.Format), render.Event{Type: eventType, Timestamp: now, WebhookID: w.ID, Data: dataJSON})
+		if err != nil {
+			return nil, nil, fmt.Errorf("publish %s to %s: %w", eventType, w.ID, err)
+		}
 		ds[i] = &webhook.Delivery{
 			ID: randid.New("dlv_"), AccountID: accountID, WebhookID: w.ID, EventID: e.ID,
-			EventType: eventType, Body: Body(eventType, now, w.ID, dataJSON), State: state,
+			EventType: eventType, Body: body, State: state,
 			NextAttemptAt: now, CreatedAt: now, Test: test,
 		}
 		if !lease.IsZero() {

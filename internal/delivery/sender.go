@@ -50,6 +50,11 @@ type Request struct {
 	WebhookID string // X-Quikly-Webhook-Id
 	Secret    string // current secret: X-Quikly-Signature, and first webhook-signature
 	OldSecret string // previous secret during the 24 h overlap ("" when none): second webhook-signature
+	// Headers are the webhook's custom headers (SPEC §12), sent as given but never in place of one
+	// the sender writes; the log shows their values as webhook.MaskedValue.
+	Headers map[string]string
+	// Test marks a test event's attempt: it carries X-Quikly-Test: true (SPEC §13).
+	Test bool
 }
 
 // Result is what happened; a non-2xx is a result, not a Go error.
@@ -65,7 +70,7 @@ type Result struct {
 	ResponseBody string
 	Duration     time.Duration
 	// Headers are the request headers sent, with the spelling of SPEC §5. They hold signatures, never
-	// secrets.
+	// secrets: custom headers appear with the value webhook.MaskedValue.
 	Headers map[string]string
 	// RetryAfter is the parsed Retry-After of a 429 or 503 response, 0 otherwise.
 	RetryAfter time.Duration
@@ -197,6 +202,10 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 		"webhook-timestamp":   ts,
 		"webhook-signature":   webhook.SignStandard(keys, r.EventID, sentAt.Unix(), r.Body),
 	}
+	if r.Test {
+		res.Headers["X-Quikly-Test"] = "true"
+	}
+	own := len(res.Headers)
 
 	ctx, cancel := context.WithTimeoutCause(ctx, s.timeout, s.timeoutCause)
 	defer cancel()
@@ -205,11 +214,19 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 		res.Error = "invalid URL: " + err.Error()
 		return res
 	}
-	req.Header = make(http.Header, len(res.Headers))
+	req.Header = make(http.Header, own+len(r.Headers))
 	for k, v := range res.Headers {
 		// Assigned, not Set: Set would rewrite webhook-id as Webhook-Id. Names are case-insensitive,
 		// but the request should read as SPEC §5 and the log shows.
 		req.Header[k] = []string{v}
+	}
+	for k, v := range r.Headers {
+		// Validation refuses these names already; checked again here because a custom header must
+		// never replace a signature, whatever got stored.
+		if customAllowed(k, res.Headers) {
+			req.Header[k] = []string{v}
+			res.Headers[k] = webhook.MaskedValue
+		}
 	}
 
 	resp, err := s.client.Do(req)
@@ -245,6 +262,22 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 		res.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), s.clock())
 	}
 	return res
+}
+
+// customAllowed reports whether a custom header named name may be sent beside own, the headers the
+// sender writes: not one of them or of the names it reserves, in any case.
+func customAllowed(name string, own map[string]string) bool {
+	lower := strings.ToLower(name)
+	if strings.HasPrefix(lower, "x-quikly-") || strings.HasPrefix(lower, "webhook-") ||
+		lower == "content-length" || lower == "host" || lower == "connection" || lower == "transfer-encoding" {
+		return false
+	}
+	for k := range own {
+		if strings.EqualFold(k, name) {
+			return false
+		}
+	}
+	return name != "" && !strings.ContainsAny(name, " \t\r\n:")
 }
 
 // describe puts a transport error in words. ctx is the attempt's context.

@@ -11,6 +11,9 @@ type DueWebhook struct {
 	// BreakerOpen reports whether the webhook's circuit breaker is open: one attempt in flight at a
 	// time, across every process, until one succeeds.
 	BreakerOpen bool
+	// Rate is the webhook's rate limit and how much of it is spent, as the listing read it; the
+	// claim reads it again, locked, and decides.
+	Rate Rate
 }
 
 // DeliveryDueWebhooksParams selects the webhooks with due deliveries.
@@ -27,6 +30,10 @@ type ClaimAllotment struct {
 	// Probe claims the webhook's single probe slot first (its breaker is open): nothing is claimed
 	// while another claim, in any process, holds it.
 	Probe bool
+	// RateLimited says the webhook had a rate limit when listed: the claim then locks its row, reads
+	// its Rate, leases no more than Rate.Allowed and advances it by what it leased. (A limit set
+	// after the listing applies from the next claim on.)
+	RateLimited bool
 }
 
 // WebhookListFailingParams selects webhooks to disable: active ones whose every attempt has failed

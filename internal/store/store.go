@@ -19,7 +19,7 @@ type Store interface {
 	// Tx returns. fn may run concurrently with other transactions' fns on some drivers but never
 	// observes their uncommitted writes; fn must not call Tx.
 	Tx(ctx context.Context, fn func(tx Tx) error) error
-	// WebhookSealSecrets seals, in one transaction, every webhook secret stored in clear (written
+	// WebhookSealSecrets seals, in one transaction, every webhook secret and custom-header set stored in clear (written
 	// before an encryption key was set) and returns how many webhooks it changed. Without a key it
 	// does nothing. Afterwards no clear secret is left in the database's files, where the driver
 	// controls that (SQLite: zeroed free space, an emptied write-ahead log).
@@ -209,8 +209,10 @@ type ClaimedDelivery struct {
 	URL string
 	// Secret signs both headers; OldSecret ("" when none) also signs webhook-signature during the
 	// rotation overlap.
-	Secret     string
-	OldSecret  string
+	Secret    string
+	OldSecret string
+	// Headers are the webhook's custom headers, in clear, sent with every attempt.
+	Headers    map[string]string
 	LeaseUntil time.Time
 	// Probe reports whether the claim holds its webhook's probe slot (ClaimAllotment.Probe).
 	Probe bool

@@ -20,8 +20,15 @@ type Webhook struct {
 	// PreviousSecret, until PreviousSecretExpiresAt, also signs the webhook-signature header.
 	PreviousSecret          string
 	PreviousSecretExpiresAt time.Time
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// Format is how bodies are written: FormatJSON (also when empty), FormatSlack or FormatDiscord.
+	Format string
+	// Headers are extra request headers sent on every attempt, in clear; stores encrypt them at
+	// rest, and everything shown to people masks their values (MaskedHeaders).
+	Headers map[string]string
+	// RateLimit is the most attempts started per second, across every process; 0 means none.
+	RateLimit int
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	Health
 }
 

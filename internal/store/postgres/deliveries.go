@@ -138,7 +138,7 @@ const claimDue = `WITH due AS MATERIALIZED (
 	)
 	SELECT c.id, c.account_id, c.webhook_id, c.event_id, c.event_type, b.body, c.state, c.attempts,
 		c.retries, c.next_attempt_at, c.created_at, w.url, w.secret, w.previous_secret,
-		w.previous_secret_expires_at
+		w.previous_secret_expires_at, w.headers
 	FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN delivery_bodies b ON b.delivery_seq = c.seq`
 
 // takeProbes takes the probe slots of the webhooks $2 until the lease's end $3, where no lease that
@@ -159,7 +159,7 @@ const dueWebhooks = `WITH RECURSIVE hooks (id, n) AS (
 			ORDER BY webhook_id LIMIT 1), n + 1
 		FROM hooks WHERE hooks.id IS NOT NULL AND n < $1
 	)
-	SELECT w.id, w.account_id, w.consecutive_failures FROM hooks h JOIN webhooks w ON w.id = h.id
+	SELECT w.id, w.account_id, w.consecutive_failures, w.rate_limit, w.rate_tat FROM hooks h JOIN webhooks w ON w.id = h.id
 	WHERE (SELECT next_attempt_at FROM deliveries WHERE state = 'pending' AND NOT test AND webhook_id = h.id
 		ORDER BY next_attempt_at LIMIT 1) <= $2`
 
@@ -171,7 +171,7 @@ func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueW
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.DueWebhook, error) {
 		d := &store.DueWebhook{}
 		var failures int
-		err := row.Scan(&d.WebhookID, &d.AccountID, &failures)
+		err := row.Scan(&d.WebhookID, &d.AccountID, &failures, &d.Rate.Limit, &d.Rate.TAT)
 		d.BreakerOpen = webhook.Health{ConsecutiveFailures: failures}.BreakerOpen()
 		return d, err
 	})
@@ -181,11 +181,90 @@ func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueW
 	return out, nil
 }
 
+// lockRates locks, in id order, the rows of the rate-limited webhooks $1 and returns their rates.
+// SKIP LOCKED: a webhook another transaction is changing (or another claim is spending the rate of)
+// is left for the next claim, and no claim waits on outcome writes that may wait on it.
+const lockRates = `SELECT id, rate_limit, rate_tat FROM webhooks WHERE id = ANY ($1::text[])
+	ORDER BY id FOR UPDATE SKIP LOCKED`
+
+// spendRates sets the rate_tat of the webhooks $1 to $2, under lockRates's locks.
+const spendRates = `UPDATE webhooks w SET rate_tat = v.tat FROM unnest($1::text[], $2::bigint[]) AS v(id, tat)
+	WHERE w.id = v.id`
+
+// limitRates locks the rows of the rate-limited webhooks among allotments and cuts each one's Limit
+// to what its rate allows at now (0: wait, as is a webhook whose row was locked). It returns the
+// rates read, by webhook.
+func (q *queries) limitRates(ctx context.Context, allotments []store.ClaimAllotment, now time.Time) (map[string]store.Rate, error) {
+	var limited []string
+	for _, a := range allotments {
+		if a.RateLimited {
+			limited = append(limited, a.WebhookID)
+		}
+	}
+	if len(limited) == 0 {
+		return nil, nil
+	}
+	rows, err := q.q.Query(ctx, lockRates, limited)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: rates: %w", err)
+	}
+	rates := map[string]store.Rate{}
+	var id string
+	var r store.Rate
+	if _, err := pgx.ForEachRow(rows, []any{&id, &r.Limit, &r.TAT}, func() error {
+		rates[id] = r
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("claim deliveries: rates: %w", err)
+	}
+	for i := range allotments {
+		a := &allotments[i]
+		if !a.RateLimited {
+			continue
+		}
+		if r, ok := rates[a.WebhookID]; ok {
+			a.Limit = min(a.Limit, r.Allowed(now))
+		} else {
+			a.Limit = 0
+		}
+	}
+	return rates, nil
+}
+
+// spend advances the rates of the webhooks that claimed by what they claimed.
+func (q *queries) spend(ctx context.Context, rates map[string]store.Rate, out []*store.ClaimedDelivery, now time.Time) error {
+	if len(rates) == 0 {
+		return nil
+	}
+	n := map[string]int{}
+	for _, c := range out {
+		if rates[c.WebhookID].Limit > 0 {
+			n[c.WebhookID]++
+		}
+	}
+	if len(n) == 0 {
+		return nil
+	}
+	ids, tats := make([]string, 0, len(n)), make([]int64, 0, len(n))
+	for id, k := range n {
+		ids, tats = append(ids, id), append(tats, rates[id].Take(now, k))
+	}
+	if _, err := q.q.Exec(ctx, spendRates, ids, tats); err != nil {
+		return fmt.Errorf("claim deliveries: rates: %w", err)
+	}
+	return nil
+}
+
 func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
+	allotments := slices.Clone(p.Allotments)
+	rates, err := q.limitRates(ctx, allotments, p.Now)
+	if err != nil {
+		return nil, err
+	}
 	probing := map[string]bool{}
 	var probes []string
-	for _, a := range p.Allotments {
-		if a.Probe {
+	for _, a := range allotments {
+		if a.Probe && a.Limit > 0 {
 			probes = append(probes, a.WebhookID)
 		}
 	}
@@ -203,9 +282,9 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 		}
 	}
 	ids, limits := make([]string, 0, len(p.Allotments)), make([]int32, 0, len(p.Allotments))
-	for _, a := range p.Allotments {
-		if a.Probe && !probing[a.WebhookID] {
-			continue // another claim's attempt is the one in flight
+	for _, a := range allotments {
+		if a.Limit <= 0 || a.Probe && !probing[a.WebhookID] {
+			continue // over its rate, or another claim's attempt is the one in flight
 		}
 		ids, limits = append(ids, a.WebhookID), append(limits, int32(a.Limit))
 	}
@@ -217,15 +296,16 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	defer rows.Close()
-	type sealed struct{ secret, prev string }
+	type sealed struct{ secret, prev, headers string }
 	opened := map[sealed][2]string{} // each webhook's secrets are opened once per claim
+	headers := map[string]map[string]string{}
 	var out []*store.ClaimedDelivery
 	for rows.Next() {
 		c := &store.ClaimedDelivery{LeaseUntil: p.LeaseUntil}
 		dest, finish := deliveryDest(&c.Delivery)
 		var s sealed
 		var prevExp int64
-		if err := rows.Scan(append(dest, &c.URL, &s.secret, &s.prev, &prevExp)...); err != nil {
+		if err := rows.Scan(append(dest, &c.URL, &s.secret, &s.prev, &prevExp, &s.headers)...); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
 		finish()
@@ -239,7 +319,15 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 				return nil, fmt.Errorf("claim deliveries: webhook %s: %w", c.WebhookID, err)
 			}
 			opened[s] = secrets
+			h, err := q.box.Open(s.headers)
+			if err != nil {
+				return nil, fmt.Errorf("claim deliveries: webhook %s: %w", c.WebhookID, err)
+			}
+			if headers[s.headers], err = sqlconv.ParseHeaders(h); err != nil {
+				return nil, fmt.Errorf("claim deliveries: webhook %s: %w", c.WebhookID, err)
+			}
 		}
+		c.Headers = headers[s.headers]
 		w := webhook.Webhook{Secret: secrets[0], PreviousSecret: secrets[1], PreviousSecretExpiresAt: sqlconv.FromMS(prevExp)}
 		c.Secret = w.Secret
 		if ss := w.SigningSecrets(p.Now); len(ss) > 1 {
@@ -249,6 +337,9 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if err := q.spend(ctx, rates, out, p.Now); err != nil {
+		return nil, err
 	}
 	if len(probing) > 0 {
 		// A probe slot taken with nothing left due to claim is given back at once.

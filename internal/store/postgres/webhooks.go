@@ -13,16 +13,17 @@ import (
 
 const webhookCols = `id, account_id, name, url, events, is_active, secret, previous_secret,
 	previous_secret_expires_at, created_at, updated_at, consecutive_failures, failing_since, last_error,
-	disabled_reason, disabled_at`
+	disabled_reason, disabled_at, format, headers, rate_limit`
 
 func (q *queries) scanWebhook(row scanner) (*webhook.Webhook, error) {
 	var w webhook.Webhook
 	var secret, prev string
 	var prevExp, created, updated int64
 	var failingSince, disabledAt *int64
+	var headers string
 	if err := row.Scan(&w.ID, &w.AccountID, &w.Name, &w.URL, &w.Events, &w.IsActive, &secret, &prev,
 		&prevExp, &created, &updated, &w.ConsecutiveFailures, &failingSince, &w.LastError,
-		&w.DisabledReason, &disabledAt); err != nil {
+		&w.DisabledReason, &disabledAt, &w.Format, &headers, &w.RateLimit); err != nil {
 		return nil, interpretError(err)
 	}
 	var err error
@@ -31,6 +32,12 @@ func (q *queries) scanWebhook(row scanner) (*webhook.Webhook, error) {
 	}
 	if w.PreviousSecret, err = q.box.Open(prev); err != nil {
 		return nil, err
+	}
+	if headers, err = q.box.Open(headers); err != nil {
+		return nil, err
+	}
+	if w.Headers, err = sqlconv.ParseHeaders(headers); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
 	}
 	w.PreviousSecretExpiresAt, w.CreatedAt, w.UpdatedAt = sqlconv.FromMS(prevExp), sqlconv.FromMS(created), sqlconv.FromMS(updated)
 	w.FailingSince, w.DisabledAt = sqlconv.FromNullMS(failingSince), sqlconv.FromNullMS(disabledAt)
@@ -100,11 +107,11 @@ func (q *queries) WebhookListSubscribed(ctx context.Context, accountID, eventTyp
 
 func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 	_, err := q.q.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		w.ID, w.AccountID, w.Name, w.URL, events(w), w.IsActive, q.box.Seal(w.Secret),
 		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt),
 		w.ConsecutiveFailures, sqlconv.NullMS(w.FailingSince), storableText(w.LastError), w.DisabledReason,
-		sqlconv.NullMS(w.DisabledAt))
+		sqlconv.NullMS(w.DisabledAt), formatOf(w), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
 	if err != nil {
 		return fmt.Errorf("insert webhook: %w", err)
 	}
@@ -115,11 +122,12 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	tag, err := q.q.Exec(ctx, `UPDATE webhooks SET name = $1, url = $2, events = $3, is_active = $4,
 		secret = $5, previous_secret = $6, previous_secret_expires_at = $7, updated_at = $8,
 		consecutive_failures = $11, failing_since = $12, last_error = $13, disabled_reason = $14,
-		disabled_at = $15
+		disabled_at = $15, format = $16, headers = $17, rate_limit = $18
 		WHERE id = $9 AND account_id = $10 AND deleted_at IS NULL`,
 		w.Name, w.URL, events(w), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
 		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ID, w.AccountID, w.ConsecutiveFailures,
-		sqlconv.NullMS(w.FailingSince), storableText(w.LastError), w.DisabledReason, sqlconv.NullMS(w.DisabledAt))
+		sqlconv.NullMS(w.FailingSince), storableText(w.LastError), w.DisabledReason, sqlconv.NullMS(w.DisabledAt),
+		formatOf(w), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
 	}
@@ -173,31 +181,42 @@ func (q *queries) sealSecrets(ctx context.Context) (int, error) {
 	if q.box == nil {
 		return 0, nil
 	}
-	rows, err := q.q.Query(ctx, `SELECT id, secret, previous_secret FROM webhooks ORDER BY id FOR UPDATE`)
-	type stored struct{ id, secret, prev string }
+	rows, err := q.q.Query(ctx, `SELECT id, secret, previous_secret, headers FROM webhooks ORDER BY id FOR UPDATE`)
+	type stored struct{ id, secret, prev, headers string }
 	all, err := collect(rows, err, func(row scanner) (stored, error) {
 		var s stored
-		return s, row.Scan(&s.id, &s.secret, &s.prev)
+		return s, row.Scan(&s.id, &s.secret, &s.prev, &s.headers)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("seal secrets: %w", err)
 	}
 	n := 0
 	for _, s := range all {
-		secret, prev := s.secret, s.prev
-		if !secretbox.IsSealed(secret) {
-			secret = q.box.Seal(secret)
-		}
-		if prev != "" && !secretbox.IsSealed(prev) {
-			prev = q.box.Seal(prev)
-		}
-		if secret == s.secret && prev == s.prev {
+		secret, prev, headers := q.sealClear(s.secret), q.sealClear(s.prev), q.sealClear(s.headers)
+		if secret == s.secret && prev == s.prev && headers == s.headers {
 			continue
 		}
-		if _, err := q.q.Exec(ctx, `UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3`, secret, prev, s.id); err != nil {
+		if _, err := q.q.Exec(ctx, `UPDATE webhooks SET secret = $1, previous_secret = $2, headers = $3 WHERE id = $4`,
+			secret, prev, headers, s.id); err != nil {
 			return 0, fmt.Errorf("seal secrets: %w", err)
 		}
 		n++
 	}
 	return n, nil
+}
+
+// sealClear seals a stored value left in clear; sealed and empty values stay as they are.
+func (q *queries) sealClear(stored string) string {
+	if stored == "" || secretbox.IsSealed(stored) {
+		return stored
+	}
+	return q.box.Seal(stored)
+}
+
+// formatOf returns w's format as stored: json when unset.
+func formatOf(w *webhook.Webhook) string {
+	if w.Format == "" {
+		return webhook.FormatJSON
+	}
+	return w.Format
 }

@@ -174,7 +174,7 @@ const dueWebhooksSQL = `WITH RECURSIVE hooks (id) AS (
 		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND test = 0 AND webhook_id > hooks.id
 			ORDER BY webhook_id LIMIT 1)
 		FROM hooks WHERE hooks.id IS NOT NULL LIMIT ?1)
-	SELECT w.id, w.account_id, w.consecutive_failures FROM hooks h JOIN webhooks w ON w.id = h.id
+	SELECT w.id, w.account_id, w.consecutive_failures, w.rate_limit, w.rate_tat FROM hooks h JOIN webhooks w ON w.id = h.id
 	WHERE (SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending' AND test = 0 AND webhook_id = h.id) <= ?2`
 
 // claimWebhookSQL claims the first ?4 due deliveries of webhook ?3, from deliveries_webhook_due.
@@ -197,7 +197,7 @@ func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueW
 	for rows.Next() {
 		d := &store.DueWebhook{}
 		var failures int
-		if err := rows.Scan(&d.WebhookID, &d.AccountID, &failures); err != nil {
+		if err := rows.Scan(&d.WebhookID, &d.AccountID, &failures, &d.Rate.Limit, &d.Rate.TAT); err != nil {
 			return nil, fmt.Errorf("list due webhooks: %w", err)
 		}
 		d.BreakerOpen = webhook.Health{ConsecutiveFailures: failures}.BreakerOpen()
@@ -213,6 +213,17 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	var out []*store.ClaimedDelivery
 	bySeq := map[int64]*store.ClaimedDelivery{}
 	for _, a := range p.Allotments {
+		var rate store.Rate
+		if a.RateLimited {
+			// The single writer serialises claims: what is read here is what every process spent.
+			if err := q.queryRow(ctx, `SELECT rate_limit, rate_tat FROM webhooks WHERE id = ?`, a.WebhookID).
+				Scan(&rate.Limit, &rate.TAT); err != nil {
+				return nil, fmt.Errorf("claim deliveries: rate of %s: %w", a.WebhookID, err)
+			}
+			if a.Limit = min(a.Limit, rate.Allowed(p.Now)); a.Limit == 0 {
+				continue // over its rate: its deliveries wait
+			}
+		}
 		if a.Probe {
 			res, err := q.exec(ctx, takeProbeSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), a.WebhookID)
 			if err != nil {
@@ -246,6 +257,11 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
+		if n := len(out) - claimedBefore; rate.Limit > 0 && n > 0 {
+			if _, err := q.exec(ctx, `UPDATE webhooks SET rate_tat = ? WHERE id = ?`, rate.Take(p.Now, n), a.WebhookID); err != nil {
+				return nil, fmt.Errorf("claim deliveries: rate of %s: %w", a.WebhookID, err)
+			}
+		}
 		if a.Probe && len(out) == claimedBefore {
 			// Nothing left due: give the probe slot back at once.
 			if _, err := q.exec(ctx, freeProbeSQL, a.WebhookID, sqlconv.MS(p.LeaseUntil)); err != nil {
@@ -271,7 +287,7 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 			}
 			hooks[c.WebhookID] = w
 		}
-		c.URL, c.Secret = w.URL, w.Secret
+		c.URL, c.Secret, c.Headers = w.URL, w.Secret, w.Headers
 		if secrets := w.SigningSecrets(p.Now); len(secrets) > 1 {
 			c.OldSecret = secrets[1]
 		}

@@ -14,16 +14,17 @@ import (
 
 const webhookCols = `id, account_id, name, url, events, is_active, secret, previous_secret,
 	previous_secret_expires_at, created_at, updated_at, consecutive_failures, failing_since, last_error,
-	disabled_reason, disabled_at`
+	disabled_reason, disabled_at, format, headers, rate_limit`
 
 func (q *queries) scanWebhook(row sqlconv.Scanner) (*webhook.Webhook, error) {
 	var w webhook.Webhook
 	var events, secret, prev string
 	var prevExp, created, updated int64
 	var failingSince, disabledAt *int64
+	var headers string
 	if err := row.Scan(&w.ID, &w.AccountID, &w.Name, &w.URL, &events, &w.IsActive, &secret, &prev,
 		&prevExp, &created, &updated, &w.ConsecutiveFailures, &failingSince, &w.LastError,
-		&w.DisabledReason, &disabledAt); err != nil {
+		&w.DisabledReason, &disabledAt, &w.Format, &headers, &w.RateLimit); err != nil {
 		return nil, interpretError(err)
 	}
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -35,6 +36,12 @@ func (q *queries) scanWebhook(row sqlconv.Scanner) (*webhook.Webhook, error) {
 	}
 	if w.PreviousSecret, err = q.box.Open(prev); err != nil {
 		return nil, err
+	}
+	if headers, err = q.box.Open(headers); err != nil {
+		return nil, err
+	}
+	if w.Headers, err = sqlconv.ParseHeaders(headers); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
 	}
 	w.PreviousSecretExpiresAt, w.CreatedAt, w.UpdatedAt = sqlconv.FromMS(prevExp), sqlconv.FromMS(created), sqlconv.FromMS(updated)
 	w.FailingSince, w.DisabledAt = sqlconv.FromNullMS(failingSince), sqlconv.FromNullMS(disabledAt)
@@ -92,10 +99,11 @@ func (q *queries) WebhookListSubscribed(ctx context.Context, accountID, eventTyp
 
 func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 	events, _ := json.Marshal(w.Events)
-	_, err := q.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.ID, w.AccountID, w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret),
 		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt),
-		w.ConsecutiveFailures, sqlconv.NullMS(w.FailingSince), w.LastError, w.DisabledReason, sqlconv.NullMS(w.DisabledAt))
+		w.ConsecutiveFailures, sqlconv.NullMS(w.FailingSince), w.LastError, w.DisabledReason, sqlconv.NullMS(w.DisabledAt),
+		formatOf(w), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
 	return err
 }
 
@@ -103,11 +111,13 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	events, _ := json.Marshal(w.Events)
 	res, err := q.exec(ctx, `UPDATE webhooks SET name = ?, url = ?, events = ?, is_active = ?,
 		secret = ?, previous_secret = ?, previous_secret_expires_at = ?, updated_at = ?,
-		consecutive_failures = ?, failing_since = ?, last_error = ?, disabled_reason = ?, disabled_at = ?
+		consecutive_failures = ?, failing_since = ?, last_error = ?, disabled_reason = ?, disabled_at = ?,
+		format = ?, headers = ?, rate_limit = ?
 		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`,
 		w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
 		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ConsecutiveFailures,
-		sqlconv.NullMS(w.FailingSince), w.LastError, w.DisabledReason, sqlconv.NullMS(w.DisabledAt), w.ID, w.AccountID)
+		sqlconv.NullMS(w.FailingSince), w.LastError, w.DisabledReason, sqlconv.NullMS(w.DisabledAt),
+		formatOf(w), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit, w.ID, w.AccountID)
 	if err != nil {
 		return err
 	}
@@ -153,34 +163,45 @@ func (q *queries) sealSecrets(ctx context.Context) (int, error) {
 	if q.box == nil {
 		return 0, nil
 	}
-	rows, err := q.query(ctx, `SELECT id, secret, previous_secret FROM webhooks`)
+	rows, err := q.query(ctx, `SELECT id, secret, previous_secret, headers FROM webhooks`)
 	if err != nil {
 		return 0, fmt.Errorf("seal secrets: %w", err)
 	}
-	type stored struct{ id, secret, prev string }
+	type stored struct{ id, secret, prev, headers string }
 	all, err := collect(rows, func(row sqlconv.Scanner) (stored, error) {
 		var s stored
-		return s, row.Scan(&s.id, &s.secret, &s.prev)
+		return s, row.Scan(&s.id, &s.secret, &s.prev, &s.headers)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("seal secrets: %w", err)
 	}
 	n := 0
 	for _, s := range all {
-		if secretbox.IsSealed(s.secret) && (s.prev == "" || secretbox.IsSealed(s.prev)) {
+		secret, prev, headers := q.sealClear(s.secret), q.sealClear(s.prev), q.sealClear(s.headers)
+		if secret == s.secret && prev == s.prev && headers == s.headers {
 			continue
 		}
-		secret, prev := s.secret, s.prev
-		if !secretbox.IsSealed(secret) {
-			secret = q.box.Seal(secret)
-		}
-		if prev != "" && !secretbox.IsSealed(prev) {
-			prev = q.box.Seal(prev)
-		}
-		if _, err := q.exec(ctx, `UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?`, secret, prev, s.id); err != nil {
+		if _, err := q.exec(ctx, `UPDATE webhooks SET secret = ?, previous_secret = ?, headers = ? WHERE id = ?`,
+			secret, prev, headers, s.id); err != nil {
 			return 0, fmt.Errorf("seal secrets: %w", err)
 		}
 		n++
 	}
 	return n, nil
+}
+
+// sealClear seals a stored value left in clear; sealed and empty values stay as they are.
+func (q *queries) sealClear(stored string) string {
+	if stored == "" || secretbox.IsSealed(stored) {
+		return stored
+	}
+	return q.box.Seal(stored)
+}
+
+// formatOf returns w's format as stored: json when unset.
+func formatOf(w *webhook.Webhook) string {
+	if w.Format == "" {
+		return webhook.FormatJSON
+	}
+	return w.Format
 }

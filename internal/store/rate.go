@@ -1,0 +1,57 @@
+package store
+
+import (
+	"math"
+	"time"
+)
+
+// Rate is a webhook's rate limit (SPEC §12) as its row keeps it, for a generic cell rate algorithm
+// (GCRA): Limit attempts started per second (0: none), and TAT, the theoretical arrival time of the
+// next attempt in Unix microseconds. Every claim, in any process, reads and advances it in its own
+// transaction, so the budget is shared by all of them.
+//
+// A claim may start a small burst at once, RateBurst(Limit) attempts, so that a busy webhook does
+// not need a claim per attempt; over any one second no more than Limit + RateBurst(Limit) - 1
+// attempts start: one over the limit for limits under 300, within 1% above.
+type Rate struct {
+	Limit int
+	TAT   int64
+}
+
+// RateBurst is how many attempts a rate-limited webhook may start at once: 10 ms worth, at least 2.
+// Two, not one, so that a claim a little late for one attempt (dispatchers wake on a timer) does not
+// lose that lateness: the webhook still reaches its limit, and no second ever holds more than one
+// attempt over it.
+func RateBurst(limit int) int { return max(2, limit/100) }
+
+// interval is the time between two attempts at the limit, in microseconds.
+func (r Rate) interval() float64 { return 1e6 / float64(r.Limit) }
+
+// Allowed returns how many attempts may start at now; with no limit, math.MaxInt.
+func (r Rate) Allowed(now time.Time) int {
+	if r.Limit <= 0 {
+		return math.MaxInt
+	}
+	t := now.UnixMicro()
+	i := r.interval()
+	// The difference first, in integers: microseconds since 1970 are too many for a float64 to keep
+	// a fraction of an interval.
+	room := float64(t-max(r.TAT, t)) + float64(RateBurst(r.Limit))*i
+	return max(0, int(math.Floor(room/i+1e-9)))
+}
+
+// Take returns the TAT after n attempts start at now.
+func (r Rate) Take(now time.Time, n int) int64 {
+	if r.Limit <= 0 || n <= 0 {
+		return r.TAT
+	}
+	return max(r.TAT, now.UnixMicro()) + int64(math.Ceil(float64(n)*r.interval()))
+}
+
+// Next returns the earliest time at which one attempt may start (zero with no limit).
+func (r Rate) Next() time.Time {
+	if r.Limit <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(r.TAT - int64(float64(RateBurst(r.Limit)-1)*r.interval()))
+}
