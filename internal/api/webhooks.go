@@ -1,6 +1,8 @@
 package api
 
 import (
+	"cmp"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -20,14 +22,22 @@ type webhookJSON struct {
 	// DisabledReason is "failing" once the service disabled the webhook (SPEC §11), null otherwise.
 	DisabledReason *string `json:"disabled_reason"`
 	DisabledAt     *string `json:"disabled_at"`
-	CreatedAt      string  `json:"created_at"`
-	UpdatedAt      string  `json:"updated_at"`
-	Secret         string  `json:"secret,omitempty"`
+	// Format, Headers (values masked) and RateLimit (null: none) are SPEC §12's.
+	Format    string            `json:"format"`
+	Headers   map[string]string `json:"headers"`
+	RateLimit *int              `json:"rate_limit"`
+	CreatedAt string            `json:"created_at"`
+	UpdatedAt string            `json:"updated_at"`
+	Secret    string            `json:"secret,omitempty"`
 }
 
 func toWebhookJSON(w *webhook.Webhook, withSecret bool) webhookJSON {
 	j := webhookJSON{ID: w.ID, Name: w.Name, URL: w.URL, Events: w.Events, IsActive: w.IsActive,
-		DisabledAt: timeOrNil(w.DisabledAt), CreatedAt: formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt)}
+		DisabledAt: timeOrNil(w.DisabledAt), Format: cmp.Or(w.Format, webhook.FormatJSON),
+		Headers: webhook.MaskedHeaders(w.Headers), CreatedAt: formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt)}
+	if w.RateLimit > 0 {
+		j.RateLimit = &w.RateLimit
+	}
 	if w.DisabledReason != "" {
 		j.DisabledReason = &w.DisabledReason
 	}
@@ -68,20 +78,49 @@ type webhookInputJSON struct {
 	URL      *string   `json:"url"`
 	Events   *[]string `json:"events"`
 	IsActive *bool     `json:"is_active"`
+	Format   *string   `json:"format"`
+	// Headers and RateLimit are read by input, which names them in its errors.
+	Headers   json.RawMessage `json:"headers"`
+	RateLimit json.RawMessage `json:"rate_limit"`
 }
 
-func (j webhookInputJSON) input() app.WebhookInput {
-	return app.WebhookInput{Name: j.Name, URL: j.URL, Events: j.Events, IsActive: j.IsActive}
+// webhookClearable are the fields where null means "none" (decode turns it into "").
+var webhookClearable = []string{"rate_limit"}
+
+func (j webhookInputJSON) input() (app.WebhookInput, error) {
+	in := app.WebhookInput{Name: j.Name, URL: j.URL, Events: j.Events, IsActive: j.IsActive, Format: j.Format}
+	if j.Headers != nil {
+		var h map[string]string
+		if err := json.Unmarshal(j.Headers, &h); err != nil || h == nil {
+			return in, errs.Field("headers", "must be an object of header names to string values")
+		}
+		in.Headers = &h
+	}
+	if j.RateLimit != nil {
+		n := 0 // null: no limit
+		if string(j.RateLimit) != `""` {
+			if err := json.Unmarshal(j.RateLimit, &n); err != nil || n < 1 {
+				return in, errs.Field("rate_limit", "must be null or an integer from 1 to 10000")
+			}
+		}
+		in.RateLimit = &n
+	}
+	return in, nil
 }
 
 // handleWebhookCreate handles "POST /webhooks".
 func (h *Handler) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
-	var in webhookInputJSON
-	if err := decode(w, r, &in); err != nil {
+	var body webhookInputJSON
+	if err := decode(w, r, &body, webhookClearable...); err != nil {
 		h.error(w, r, err)
 		return
 	}
-	wh, err := h.app.CreateWebhook(r.Context(), accountFrom(r).ID, in.input())
+	in, err := body.input()
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	wh, err := h.app.CreateWebhook(r.Context(), accountFrom(r).ID, in)
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -122,12 +161,17 @@ func (h *Handler) handleWebhookUpdate(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, err)
 		return
 	}
-	var in webhookInputJSON
-	if err := decode(w, r, &in); err != nil {
+	var body webhookInputJSON
+	if err := decode(w, r, &body, webhookClearable...); err != nil {
 		h.error(w, r, err)
 		return
 	}
-	wh, err := h.app.UpdateWebhook(r.Context(), acct.ID, r.PathValue("id"), in.input())
+	in, err := body.input()
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	wh, err := h.app.UpdateWebhook(r.Context(), acct.ID, r.PathValue("id"), in)
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -154,9 +198,30 @@ func (h *Handler) handleWebhookRegenerate(w http.ResponseWriter, r *http.Request
 	writeJSON(w, http.StatusOK, toWebhookJSON(wh, true))
 }
 
-// handleWebhookTest handles "POST /webhooks/{id}/test".
+// handleWebhookTest handles "POST /webhooks/{id}/test", with an optional body {"event": …}.
 func (h *Handler) handleWebhookTest(w http.ResponseWriter, r *http.Request) {
-	a, err := h.app.TestWebhook(r.Context(), accountFrom(r).ID, r.PathValue("id"))
+	acct := accountFrom(r)
+	// Unknown ids answer 404 before the body is judged, as for updates.
+	if _, err := h.app.GetWebhook(r.Context(), acct.ID, r.PathValue("id")); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	var body struct {
+		Event *string `json:"event"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	event := webhook.TestEvent
+	if body.Event != nil {
+		event = *body.Event
+		if event == "" {
+			h.error(w, r, errs.Field("event", "must be \"test\" or an event type; see GET /webhook-events"))
+			return
+		}
+	}
+	a, err := h.app.TestWebhookEvent(r.Context(), acct.ID, r.PathValue("id"), event)
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -252,13 +317,16 @@ func (h *Handler) handleLogResend(w http.ResponseWriter, r *http.Request) {
 type catalogueEntryJSON struct {
 	Event       string `json:"event"`
 	Description string `json:"description"`
+	// Schema is the JSON Schema 2020-12 of data; Example a whole body as sent (SPEC §13).
+	Schema  json.RawMessage `json:"schema"`
+	Example json.RawMessage `json:"example"`
 }
 
 // handleEventCatalogue handles "GET /webhook-events".
 func (h *Handler) handleEventCatalogue(w http.ResponseWriter, r *http.Request) {
 	out := make([]catalogueEntryJSON, len(webhook.Catalogue))
 	for i, e := range webhook.Catalogue {
-		out[i] = catalogueEntryJSON{e.Event, e.Description}
+		out[i] = catalogueEntryJSON{e.Event, e.Description, webhook.Schema(e.Event), webhook.Example(e.Event)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 }

@@ -20,6 +20,12 @@ type WebhookInput struct {
 	URL      *string
 	Events   *[]string
 	IsActive *bool
+	// Format is "json", "slack" or "discord" (SPEC §12).
+	Format *string
+	// Headers replaces every custom header; an empty map removes them all.
+	Headers *map[string]string
+	// RateLimit is attempts started per second; 0 removes the limit.
+	RateLimit *int
 }
 
 // validate checks in and applies it to w.
@@ -42,6 +48,18 @@ func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
 	if in.IsActive != nil {
 		w.SetActive(*in.IsActive)
 	}
+	if in.Format != nil {
+		webhook.ValidateFormat(f, *in.Format)
+		w.Format = *in.Format
+	}
+	if in.Headers != nil {
+		webhook.ValidateHeaders(f, *in.Headers)
+		w.Headers = *in.Headers
+	}
+	if in.RateLimit != nil {
+		webhook.ValidateRateLimit(f, *in.RateLimit)
+		w.RateLimit = *in.RateLimit
+	}
 	return f.Err()
 }
 
@@ -59,7 +77,7 @@ func (a *App) CreateWebhook(ctx context.Context, accountID string, in WebhookInp
 	}
 	now := a.now()
 	w := &webhook.Webhook{ID: randid.New("wh_"), AccountID: accountID, IsActive: true,
-		Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}
+		Secret: webhook.NewSecret(), Format: webhook.FormatJSON, CreatedAt: now, UpdatedAt: now}
 	if err := a.validate(in, w); err != nil {
 		for k, v := range err.(*errs.Error).Fields {
 			f.Add(k, v)
@@ -167,8 +185,21 @@ func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webh
 // TestWebhook sends one test event to the webhook now, paused or not, and returns the attempt's log
 // entry. The attempt is not retried.
 func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.Attempt, error) {
+	return a.TestWebhookEvent(ctx, accountID, id, webhook.TestEvent)
+}
+
+// TestWebhookEvent is TestWebhook of an event of type event (SPEC §13): any catalogue event, with
+// the catalogue's example data, or "test" ("" too), with the sample proposal. The body is written in
+// the webhook's format and the attempt carries X-Quikly-Test: true.
+func (a *App) TestWebhookEvent(ctx context.Context, accountID, id, event string) (*webhook.Attempt, error) {
 	if !idsValid(id) {
 		return nil, errs.ErrNotFound
+	}
+	if event == "" {
+		event = webhook.TestEvent
+	}
+	if event != webhook.TestEvent && !webhook.InCatalogue(event) {
+		return nil, errs.Field("event", "must be \"test\" or an event type; see GET /webhook-events")
 	}
 	now := a.now()
 	lease := now.Add(a.LeaseDuration)
@@ -178,7 +209,11 @@ func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.A
 		if err != nil {
 			return err
 		}
-		_, d, err := delivery.PublishTest(ctx, tx, w, proposal.SampleProposalData(a.BaseURL, now), now, lease)
+		var data any = webhook.ExampleData(event)
+		if event == webhook.TestEvent {
+			data = proposal.SampleProposalData(a.BaseURL, now)
+		}
+		_, d, err := delivery.PublishTestEvent(ctx, tx, w, event, data, now, lease)
 		if err != nil {
 			return err
 		}
