@@ -10,22 +10,25 @@ import (
 // next attempt in Unix microseconds. Every claim, in any process, reads and advances it in its own
 // transaction, so the budget is shared by all of them.
 //
-// A claim may start a small burst at once, RateBurst(Limit) attempts, so that a busy webhook does
-// not need a claim per attempt; over any one second no more than Limit + RateBurst(Limit) - 1
-// attempts start: one over the limit for limits under 300, within 1% above.
+// An attempt may start up to a tolerance before its theoretical time: RateBurst(Limit)-1 intervals
+// (so that a busy webhook need not be claimed once per attempt) and a quarter of an interval more (so
+// that a claim a little late, as timers are, does not lose its lateness). So over any second at most
+// Limit + RateBurst(Limit) attempts start: one over the limit for limits under 200, 1% above for
+// higher ones; and that bound still holds at the receiver while the attempts' start delays vary by
+// less than three quarters of an interval.
 type Rate struct {
 	Limit int
 	TAT   int64
 }
 
-// RateBurst is how many attempts a rate-limited webhook may start at once: 10 ms worth, at least 2.
-// Two, not one, so that a claim a little late for one attempt (dispatchers wake on a timer) does not
-// lose that lateness: the webhook still reaches its limit, and no second ever holds more than one
-// attempt over it.
-func RateBurst(limit int) int { return max(2, limit/100) }
+// RateBurst is how many attempts a rate-limited webhook may start at once: 10 ms worth, at least 1.
+func RateBurst(limit int) int { return max(1, limit/100) }
 
 // interval is the time between two attempts at the limit, in microseconds.
 func (r Rate) interval() float64 { return 1e6 / float64(r.Limit) }
+
+// tolerance is how long before its theoretical time an attempt may start, in microseconds.
+func (r Rate) tolerance() float64 { return (float64(RateBurst(r.Limit)-1) + 0.25) * r.interval() }
 
 // Allowed returns how many attempts may start at now; with no limit, math.MaxInt.
 func (r Rate) Allowed(now time.Time) int {
@@ -33,11 +36,10 @@ func (r Rate) Allowed(now time.Time) int {
 		return math.MaxInt
 	}
 	t := now.UnixMicro()
-	i := r.interval()
 	// The difference first, in integers: microseconds since 1970 are too many for a float64 to keep
 	// a fraction of an interval.
-	room := float64(t-max(r.TAT, t)) + float64(RateBurst(r.Limit))*i
-	return max(0, int(math.Floor(room/i+1e-9)))
+	room := float64(t-max(r.TAT, t)) + r.tolerance() + r.interval()
+	return max(0, int(math.Floor(room/r.interval()+1e-9)))
 }
 
 // Take returns the TAT after n attempts start at now.
@@ -53,5 +55,5 @@ func (r Rate) Next() time.Time {
 	if r.Limit <= 0 {
 		return time.Time{}
 	}
-	return time.UnixMicro(r.TAT - int64(float64(RateBurst(r.Limit)-1)*r.interval()))
+	return time.UnixMicro(r.TAT - int64(r.tolerance()))
 }

@@ -57,6 +57,9 @@ type Options struct {
 	RateLimit float64
 	// MaxWebhooks caps the webhooks of one account; zero is app.MaxWebhooksDefault.
 	MaxWebhooks int
+	// Log, when set, receives the service's log lines too (at debug level), for tests of what the
+	// log never holds. It must be safe for concurrent writes.
+	Log io.Writer
 }
 
 // Start starts a service for the test and stops it at cleanup.
@@ -87,6 +90,13 @@ func Start(t *testing.T, o Options) *Env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
+	if o.Log != nil {
+		var w io.Writer = o.Log
+		if testing.Verbose() {
+			w = io.MultiWriter(o.Log, testWriter{t})
+		}
+		log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	svc := server.New(cfg, st, log)
 	srv := httptest.NewUnstartedServer(nil)
