@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -177,4 +178,39 @@ func waitAttempts(t *testing.T, addr, key, id string, n int) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling the log of another process
 	}
+}
+
+// TestPostgresScaleOutRateLimit: serve and two workers deliver a backlog to a webhook limited to 20
+// attempts a second; the loopback receiver counts at most 21 in any sliding second, and every
+// delivery succeeds at its first attempt.
+func TestPostgresScaleOutRateLimit(t *testing.T) {
+	t.Parallel()
+	const limit, backlog = 20, 70
+	db, addr := scaleOut(t)
+	key := newKey(t, db, "acme")
+	rcv := testenv.NewReceiver(t)
+	status, data := apiCall(t, addr, key, "POST", "/webhooks",
+		fmt.Sprintf(`{"name":"limited","url":%q,"events":[%q],"rate_limit":%d}`, rcv.URL, webhook.ProposalCreated, limit))
+	require.Equal(t, http.StatusCreated, status, "%s", data)
+	var w struct{ ID string }
+	require.NoError(t, json.Unmarshal(data, &w))
+	publish(t, db, "acme", webhook.ProposalCreated, backlog)
+	var at []time.Time
+	for range backlog {
+		at = append(at, rcv.Next(t).At)
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	most, j := 0, 0
+	for i := range at {
+		for j < len(at) && at[j].Sub(at[i]) < time.Second {
+			j++
+		}
+		most = max(most, j-i)
+	}
+	t.Logf("rate_limit %d over 3 processes: at most %d arrivals in any sliding second, %d over %v", limit, most, backlog, at[len(at)-1].Sub(at[0]))
+	require.LessOrEqual(t, most, limit+1, "at most one over the limit in any second, across every process")
+	waitAttempts(t, addr, key, w.ID, backlog)
+	status, data = apiCall(t, addr, key, "GET", "/webhooks/"+w.ID+"/logs?status=failed", "")
+	require.Equal(t, http.StatusOK, status)
+	require.JSONEq(t, `{"data":[],"next_cursor":null}`, string(data), "none failed because of the limit")
 }

@@ -83,7 +83,7 @@ func TestFairShare(t *testing.T) {
 func TestFairShareRate(t *testing.T) {
 	now := time.Unix(1000, 0)
 	due := dueHooks("a", 2)
-	due[0].Rate = store.Rate{Limit: 500} // a burst of 5 now
+	due[0].Rate = store.Rate{Limit: 500}                                       // a burst of 5 now
 	due[1].Rate = store.Rate{Limit: 10, TAT: now.Add(time.Second).UnixMicro()} // nothing until then
 	got := fairShare(due, 100, 100, 16, newInflightCounts(), map[string]uint64{}, now)
 	require.Equal(t, []store.ClaimAllotment{{WebhookID: due[0].WebhookID, Limit: 5, RateLimited: true}}, got)
