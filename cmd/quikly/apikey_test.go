@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -101,6 +102,11 @@ func TestSecretsWrittenBeforeTheKeyAreSealedAtStart(t *testing.T) {
 	cmd.Env = append(os.Environ(), db)
 	p := startCmd(t, cmd)
 	secret := createHook(t, p.addr, strings.TrimSpace(key), "https://crm.example.com/h")
+	// Custom headers (SPEC §12) are stored encrypted like secrets, so they are sealed at start too.
+	const headerValue = "Bearer crm-token-0c9d2e7a"
+	status, data := apiCall(t, p.addr, strings.TrimSpace(key), "PUT", "/webhooks/"+hookID(t, p.addr, strings.TrimSpace(key)),
+		`{"headers":{"Authorization":"`+headerValue+`"}}`)
+	require.Equal(t, 200, status, "%s", data)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	require.NoError(t, <-p.done)
 
@@ -117,6 +123,7 @@ func TestSecretsWrittenBeforeTheKeyAreSealedAtStart(t *testing.T) {
 			b, err := os.ReadFile(f)
 			require.NoError(t, err)
 			require.False(t, strings.Contains(string(b), secret), "a clear secret is left in %s", f)
+			require.False(t, strings.Contains(string(b), headerValue), "a clear header value is left in %s", f)
 		}
 	} else {
 		cfg, err := pgxpool.ParseConfig(dbURL) // the URL may carry pool parameters
@@ -128,6 +135,9 @@ func TestSecretsWrittenBeforeTheKeyAreSealedAtStart(t *testing.T) {
 		require.NoError(t, conn.QueryRow(ctx, `SELECT secret FROM webhooks`).Scan(&stored))
 		require.NotContains(t, stored, secret)
 		require.True(t, strings.HasPrefix(stored, "sealed:"), "stored: %.20s…", stored)
+		require.NoError(t, conn.QueryRow(ctx, `SELECT headers FROM webhooks`).Scan(&stored))
+		require.NotContains(t, stored, headerValue)
+		require.True(t, strings.HasPrefix(stored, "sealed:"), "stored headers: %.20s…", stored)
 	}
 
 	st, err := server.OpenStore(ctx, &server.Config{DatabaseURL: dbURL, EncryptionKey: encKey})
@@ -139,4 +149,16 @@ func TestSecretsWrittenBeforeTheKeyAreSealedAtStart(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1)
 	require.Equal(t, secret, page.Items[0].Secret, "the same secret signs: signatures unchanged")
+	require.Equal(t, map[string]string{"Authorization": headerValue}, page.Items[0].Headers, "the same headers are sent")
+}
+
+// hookID returns the id of the only webhook of key's account.
+func hookID(t *testing.T, addr, key string) string {
+	t.Helper()
+	status, data := apiCall(t, addr, key, "GET", "/webhooks", "")
+	require.Equal(t, 200, status, "%s", data)
+	var page struct{ Data []struct{ ID string } }
+	require.NoError(t, json.Unmarshal(data, &page))
+	require.Len(t, page.Data, 1)
+	return page.Data[0].ID
 }

@@ -104,3 +104,49 @@ func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 	require.Len(t, claimed, 1)
 	require.Equal(t, "dlv_2", claimed[0].ID, "the test delivery is not claimed")
 }
+
+// A database at 00005 upgrades to 00006 (formats, headers, rate limits): its webhooks read as json,
+// with no custom headers and no rate limit, and their queued deliveries are claimed as before.
+func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "quikly.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	require.NoError(t, err)
+	fsys, err := fs.Sub(migrations, "migrations")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectSQLite3, old, fsys)
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, 5)
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
+		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
+			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '["proposal.created"]', 1, 'whsec_x', 0, 0)`,
+		`INSERT INTO events (id, account_id, type, occurred_at) VALUES ('evt_1', 'acct_1', 'proposal.created', 0)`,
+		`INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_seq, event_type, state,
+			next_attempt_at, created_at, updated_at)
+			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 1, 'proposal.created', 'pending', 10, 0, 0)`,
+		`INSERT INTO delivery_bodies (delivery_seq, body) VALUES (1, '{}')`,
+	} {
+		_, err := old.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, old.Close())
+
+	db, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	w, err := db.WebhookGet(ctx, "acct_1", "wh_1")
+	require.NoError(t, err)
+	require.Equal(t, "json", w.Format)
+	require.Empty(t, w.Headers)
+	require.Zero(t, w.RateLimit)
+	var claimed []*store.ClaimedDelivery
+	require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
+		claimed, err = storetest.ClaimDue(ctx, tx, time.UnixMilli(1000), time.UnixMilli(2000), 10)
+		return err
+	}))
+	require.Len(t, claimed, 1)
+	require.Empty(t, claimed[0].Headers)
+}

@@ -22,7 +22,7 @@ func ClaimDue(ctx context.Context, tx store.Tx, now, lease time.Time, limit int,
 	}
 	allot := make([]store.ClaimAllotment, len(due))
 	for i, d := range due {
-		allot[i] = store.ClaimAllotment{WebhookID: d.WebhookID, Probe: d.BreakerOpen}
+		allot[i] = store.ClaimAllotment{WebhookID: d.WebhookID, Probe: d.BreakerOpen, RateLimited: d.Rate.Limit > 0}
 	}
 	for i := 0; i < limit; i++ {
 		a := &allot[i%len(allot)]

@@ -106,6 +106,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Keys", func(t *testing.T) { runKeys(t, open) })
 	t.Run("Sessions", func(t *testing.T) { runSessions(t, open) })
 	t.Run("Health", func(t *testing.T) { runHealth(t, open) })
+	t.Run("Formats", func(t *testing.T) { runFormats(t, open) })
 
 	t.Run("AccountAndKey", func(t *testing.T) {
 		t.Parallel()
