@@ -8,18 +8,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/quikly/webhooks/internal/api"
 	"github.com/quikly/webhooks/internal/app"
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/listen"
@@ -35,13 +38,13 @@ type dbFlags struct {
 
 // deliveryFlags configure delivery, for serve and worker.
 type deliveryFlags struct {
-	RetrySchedule       string        `name:"retry-schedule" env:"QUIKLY_RETRY_SCHEDULE" default:"30s,2m,15m,1h,4h" help:"Delays between attempts (Go durations, comma separated); one retry per entry."`
-	DeliveryTimeout     time.Duration `name:"delivery-timeout" env:"QUIKLY_DELIVERY_TIMEOUT" default:"10s" help:"Whole-request timeout of one attempt."`
+	RetrySchedule       string        `name:"retry-schedule" env:"QUIKLY_RETRY_SCHEDULE" default:"${retry_schedule}" help:"Delays between attempts (Go durations, comma separated); one retry per entry."`
+	DeliveryTimeout     time.Duration `name:"delivery-timeout" env:"QUIKLY_DELIVERY_TIMEOUT" default:"${delivery_timeout}" help:"Whole-request timeout of one attempt (positive)."`
 	AllowPrivateTargets bool          `name:"allow-private-targets" env:"QUIKLY_ALLOW_PRIVATE_TARGETS" help:"Allow webhooks to loopback, private and link-local addresses, and plain http (development only)."`
-	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"720h" help:"How long delivery logs are kept."`
+	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"${log_retention}" help:"How long delivery logs are kept (positive)."`
 	DebugAddr           string        `name:"debug-addr" env:"QUIKLY_DEBUG_ADDR" help:"Serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty."`
-	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"128" help:"Attempts in flight at once in this process."`
-	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"16" help:"Attempts in flight at once to one webhook in this process."`
+	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"${workers}" help:"Attempts in flight at once in this process (at least 1)."`
+	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"${per_webhook}" help:"Attempts in flight at once to one webhook in this process (at least 1)."`
 }
 
 type serveCmd struct {
@@ -49,7 +52,7 @@ type serveCmd struct {
 	deliveryFlags
 	Addr      string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
 	BaseURL   string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
-	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"100" help:"API requests per second per account (bursts of twice that); 0 disables."`
+	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"${rate_limit}" help:"API requests per second per API key (bursts of twice that); 0 disables the limit."`
 }
 
 type workerCmd struct {
@@ -84,6 +87,17 @@ type cli struct {
 	Listen  listenCmd  `cmd:"" help:"Receive webhooks locally and verify their signatures."`
 }
 
+// defaults are the flags' defaults, taken from the Go constants so that each default lives in one
+// place.
+var defaults = kong.Vars{
+	"retry_schedule":   delivery.RetryScheduleDefault,
+	"delivery_timeout": delivery.TimeoutDefault.String(),
+	"log_retention":    delivery.LogRetentionDefault.String(),
+	"workers":          strconv.Itoa(delivery.WorkersDefault),
+	"per_webhook":      strconv.Itoa(delivery.PerWebhookDefault),
+	"rate_limit":       strconv.Itoa(api.RateLimitDefault),
+}
+
 // env is what commands need from the outside world; tests replace it.
 type env struct {
 	ctx    context.Context
@@ -116,7 +130,7 @@ func run(args []string, e *env) error {
 	var c cli
 	parser, err := kong.New(&c, kong.Name("quikly"),
 		kong.Description("Quikly Webhooks: signed, retried, logged webhooks for Quikly."),
-		kong.UsageOnError(), kong.Exit(func(code int) { panic(exitCode(code)) }))
+		defaults, kong.UsageOnError(), kong.Exit(func(code int) { panic(exitCode(code)) }))
 	if err != nil {
 		return err
 	}
@@ -160,15 +174,22 @@ func (d *deliveryFlags) config(db dbFlags) (*server.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--retry-schedule: %w", err)
 	}
-	if d.DeliveryTimeout <= 0 {
-		return nil, errors.New("--delivery-timeout must be positive")
+	// Zero means "the default" in server.Config, so the flags, whose defaults are explicit, refuse
+	// it here; the config refuses negative values itself.
+	switch {
+	case d.DeliveryTimeout <= 0:
+		return nil, fmt.Errorf("--delivery-timeout must be positive, got %s", d.DeliveryTimeout)
+	case d.LogRetention <= 0:
+		return nil, fmt.Errorf("--log-retention must be positive, got %s", d.LogRetention)
+	case d.Workers < 1:
+		return nil, fmt.Errorf("--workers must be at least 1, got %d", d.Workers)
+	case d.PerWebhook < 1:
+		return nil, fmt.Errorf("--per-webhook must be at least 1, got %d", d.PerWebhook)
 	}
-	if d.LogRetention <= 0 {
-		return nil, errors.New("--log-retention must be positive")
-	}
-	return &server.Config{DatabaseURL: db.Database, EncryptionKey: db.EncryptionKey, RetrySchedule: schedule,
+	cfg := &server.Config{DatabaseURL: db.Database, EncryptionKey: db.EncryptionKey, RetrySchedule: schedule,
 		DeliveryTimeout: d.DeliveryTimeout, AllowPrivateTargets: d.AllowPrivateTargets, LogRetention: d.LogRetention,
-		Workers: d.Workers, PerWebhook: d.PerWebhook}, nil
+		Workers: d.Workers, PerWebhook: d.PerWebhook}
+	return cfg, cfg.Validate()
 }
 
 // serveDebug serves pprof on addr, when set, for profiling a running process.
@@ -190,16 +211,16 @@ func serveDebug(addr string, log *slog.Logger) error {
 }
 
 func (s *serveCmd) Run(e *env) error {
+	if s.RateLimit < 0 || math.IsNaN(s.RateLimit) || math.IsInf(s.RateLimit, 0) {
+		return fmt.Errorf("--rate-limit must be 0 (disabled) or a positive number, got %v", s.RateLimit)
+	}
 	cfg, err := s.config(s.dbFlags)
 	if err != nil {
 		return err
 	}
+	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
 	if err := serveDebug(s.DebugAddr, e.log); err != nil {
 		return err
-	}
-	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
-	if s.RateLimit <= 0 {
-		cfg.RateLimit = -1 // server.Config's zero means the default
 	}
 	st, err := server.OpenStore(e.ctx, cfg)
 	if err != nil {
@@ -210,7 +231,12 @@ func (s *serveCmd) Run(e *env) error {
 		st.Close()
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
-	svc := server.New(cfg, st, e.log)
+	svc, err := server.New(cfg, st, e.log)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return err
+	}
 	e.log.Info("quikly serving", "addr", ln.Addr().String(), "database", server.RedactURL(cfg.DatabaseURL),
 		"base_url", cfg.BaseURL, "version", server.UserAgent())
 	if e.listening != nil {
@@ -240,7 +266,12 @@ func (w *workerCmd) Run(e *env) error {
 		st.Close()
 		return fmt.Errorf("listen on %s: %w", w.WorkerAddr, err)
 	}
-	svc := server.New(cfg, st, e.log)
+	svc, err := server.New(cfg, st, e.log)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return err
+	}
 	e.log.Info("quikly worker delivering", "addr", ln.Addr().String(), "database", server.RedactURL(cfg.DatabaseURL),
 		"version", server.UserAgent())
 	if e.listening != nil {

@@ -24,7 +24,7 @@ const Prefix = "/api/external/v1"
 // MaxBodyBytes is the largest request body accepted (SPEC §3).
 const MaxBodyBytes = 1 << 20
 
-// RateLimitDefault is the default sustained requests per second per API key.
+// RateLimitDefault is the default of --rate-limit: sustained requests per second per API key.
 const RateLimitDefault = 100
 
 // Handler serves the API. Create it with New.
@@ -38,16 +38,13 @@ type Handler struct {
 // Config configures New.
 type Config struct {
 	// RateLimit is the sustained requests per second allowed per API key, with bursts of twice that.
-	// Zero means RateLimitDefault; -1 disables the limit.
+	// Zero (or less) disables the limit, as --rate-limit=0 does.
 	RateLimit float64
 	Logger    *slog.Logger
 }
 
 // New returns the API handler for a.
 func New(a *app.App, cfg Config) *Handler {
-	if cfg.RateLimit == 0 {
-		cfg.RateLimit = RateLimitDefault
-	}
 	h := &Handler{app: a, mux: http.NewServeMux(), log: cfg.Logger}
 	if h.log == nil {
 		h.log = slog.Default()

@@ -55,7 +55,7 @@ func (a *App) SignIn(ctx context.Context, apiKey string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := a.now()
+	now := a.Now()
 	s := &Session{ID: randid.Base62(sessionIDLen), Account: acct, CSRFToken: randid.Base62(sessionIDLen),
 		ExpiresAt: now.Add(SessionLifetime)}
 	err = a.Store.Tx(ctx, func(tx store.Tx) error {
@@ -87,7 +87,7 @@ func (a *App) SessionAccount(ctx context.Context, sessionID string) (*Session, e
 	if err != nil {
 		return nil, err
 	}
-	if !a.now().Before(s.ExpiresAt) {
+	if !a.Now().Before(s.ExpiresAt) {
 		return nil, unauthorized
 	}
 	return &Session{ID: sessionID, Account: &account.Account{ID: s.AccountID, Name: s.AccountName},

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
@@ -57,7 +58,7 @@ func (a *App) CreateWebhook(ctx context.Context, accountID string, in WebhookInp
 	if in.Events == nil {
 		f.Add("events", "is required")
 	}
-	now := a.now()
+	now := a.Now()
 	w := &webhook.Webhook{ID: randid.New("wh_"), AccountID: accountID, IsActive: true,
 		Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}
 	if err := a.validate(in, w); err != nil {
@@ -103,7 +104,7 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 		if err := a.validate(in, w); err != nil {
 			return err
 		}
-		w.UpdatedAt = a.now()
+		w.UpdatedAt = a.Now()
 		return tx.WebhookUpdate(ctx, w)
 	})
 	if err != nil {
@@ -115,7 +116,7 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 
 // DeleteWebhook deletes a webhook and cancels its pending deliveries.
 func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
-	return a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, accountID, id, a.now()) })
+	return a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, accountID, id, a.Now()) })
 }
 
 // RegenerateSecret gives the webhook a new secret and returns it; the previous one keeps signing
@@ -127,7 +128,7 @@ func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webh
 		if w, err = tx.WebhookGet(ctx, accountID, id); err != nil {
 			return err
 		}
-		now := a.now()
+		now := a.Now()
 		w.PreviousSecret, w.PreviousSecretExpiresAt = w.Secret, now.Add(webhook.SecretOverlap)
 		w.Secret, w.UpdatedAt = webhook.NewSecret(), now
 		return tx.WebhookUpdate(ctx, w)
@@ -141,35 +142,8 @@ func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webh
 // TestWebhook sends one test event to the webhook now, paused or not, and returns the attempt's log
 // entry. The attempt is not retried.
 func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.Attempt, error) {
-	now := a.now()
-	lease := now.Add(a.LeaseDuration)
-	var c *store.ClaimedDelivery
-	err := a.Store.Tx(ctx, func(tx store.Tx) error {
-		w, err := tx.WebhookGet(ctx, accountID, id)
-		if err != nil {
-			return err
-		}
-		_, d, err := delivery.PublishTest(ctx, tx, w, proposal.SampleProposalData(a.BaseURL, now), now, lease)
-		if err != nil {
-			return err
-		}
-		c = delivery.Claimed(w, d, now, lease)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	res := a.Sender.Send(ctx, delivery.RequestFor(c))
-	out := delivery.Outcome(c, res, delivery.RetryPolicy{}, a.now())
-	a.Metrics.Observe(out, res.Duration)
-	// The attempt happened: record it even if the caller has gone away meanwhile.
-	done := context.WithoutCancel(ctx)
-	if err := a.Store.Tx(done, func(tx store.Tx) error {
-		return tx.DeliveryComplete(done, []*store.DeliveryOutcome{out})
-	}); err != nil {
-		return nil, err
-	}
-	return a.Store.AttemptGet(ctx, accountID, id, out.Attempt.ID)
+	return a.Tester.Send(ctx, &delivery.TestSendParams{AccountID: accountID, WebhookID: id,
+		Data: func(now time.Time) any { return proposal.SampleProposalData(a.BaseURL, now) }})
 }
 
 // LogFilter narrows a webhook's logs.
@@ -218,7 +192,7 @@ func (a *App) Resend(ctx context.Context, accountID, webhookID, logID string) (*
 		if err != nil {
 			return err
 		}
-		if err := tx.DeliveryResend(ctx, accountID, at.DeliveryID, a.now()); err != nil {
+		if err := tx.DeliveryResend(ctx, accountID, at.DeliveryID, a.Now()); err != nil {
 			return err
 		}
 		d, err = tx.DeliveryGet(ctx, accountID, at.DeliveryID)

@@ -5,7 +5,6 @@ package testenv
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -37,6 +36,8 @@ type Env struct {
 	URL string
 	// Key is an API key of the account "acme".
 	Key string
+
+	hooks *hookStore
 }
 
 // Options tune Start; the zero value is a service with a 3-step, 50 ms retry schedule, a 2 s
@@ -49,7 +50,7 @@ type Options struct {
 	Workers         int
 	// DisallowPrivate keeps the SSRF guard on.
 	DisallowPrivate bool
-	// RateLimit is API requests per second per key; zero disables the limit.
+	// RateLimit is API requests per second per key; zero disables the limit (as everywhere).
 	RateLimit float64
 }
 
@@ -68,27 +69,33 @@ func Start(t *testing.T, o Options) *Env {
 		DeliveryTimeout:     o.DeliveryTimeout,
 		AllowPrivateTargets: !o.DisallowPrivate,
 		LogRetention:        o.LogRetention,
-		RateLimit:           cmp.Or(o.RateLimit, -1),
+		RateLimit:           o.RateLimit,
 		Workers:             o.Workers,
 		PerWebhook:          o.PerWebhook,
 	}
-	st, err := server.OpenStore(context.Background(), cfg)
+	db, err := server.OpenStore(context.Background(), cfg)
 	require.NoError(t, err)
+	st := &hookStore{Store: db}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
-	svc := server.New(cfg, st, log)
+	svc, err := server.New(cfg, st, log)
+	if err != nil {
+		db.Close()
+		require.NoError(t, err)
+	}
 	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = svc.HTTPServer(nil) // the production server's limits
 	srv.Start()
 	svc.App.BaseURL = srv.URL
 	srv.Config.Handler = svc.Handler()
-	svc.Start()
+	require.NoError(t, svc.Start(context.Background()))
 	t.Cleanup(func() {
 		srv.Close()
 		svc.Stop()
 	})
-	e := &Env{t: t, Service: svc, URL: srv.URL}
+	e := &Env{t: t, Service: svc, URL: srv.URL, hooks: st}
 	e.Key = e.NewKey("acme")
 	return e
 }

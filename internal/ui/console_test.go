@@ -57,7 +57,7 @@ func consoleSetup(t *testing.T, baseURL string) *consoleBundle {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	clock := &consoleClock{now: time.Date(2026, 4, 3, 14, 30, 0, 0, time.UTC)}
-	a := &app.App{Store: db, BaseURL: baseURL, AllowPrivateTargets: true, Now: clock.Now}
+	a := &app.App{Store: db, BaseURL: baseURL, AllowPrivateTargets: true, Clock: clock}
 	key, err := a.CreateAPIKey(context.Background(), "acme")
 	require.NoError(t, err)
 	return &consoleBundle{app: a, handler: ui.NewConsole(a, nil), clock: clock, key: key}

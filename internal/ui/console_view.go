@@ -202,12 +202,7 @@ func (c *console) funcs() template.FuncMap {
 	}
 }
 
-func (c *console) now() time.Time {
-	if c.app.Now != nil {
-		return c.app.Now()
-	}
-	return time.Now()
-}
+func (c *console) now() time.Time { return c.app.Now() }
 
 // consoleAgo says how long ago something happened, coarsely: the list needs "is it recent", not
 // the exact time (which the log page gives).

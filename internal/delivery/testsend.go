@@ -1,0 +1,72 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/quikly/webhooks/internal/clock"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+// Tester sends test events synchronously: the one way in for "send test event" (API and console).
+// Safe for concurrent use.
+type Tester struct {
+	// Store holds the event, its delivery and the attempt's log entry.
+	Store store.Store
+	// Sender makes the attempt; its timeout also sizes the delivery's lease.
+	Sender *Sender
+	// Metrics counts the attempt alongside the dispatcher's; nil counts nothing.
+	Metrics *Metrics
+	// Clock is the time of the event and of the outcome; nil means the real clock.
+	Clock clock.Clock
+}
+
+// TestSendParams says which webhook gets a test event and what it carries.
+type TestSendParams struct {
+	AccountID string
+	WebhookID string
+	// Data returns the event's data, given the time of the event.
+	Data func(now time.Time) any
+}
+
+// Send publishes a test event to one webhook (paused or not), sends it at once and returns the
+// attempt's log entry. A non-2xx answer is an attempt that failed, not an error. The attempt is never
+// retried. Its delivery is leased to this call until the attempt is recorded, so the dispatcher
+// never sends it too; if the process dies first, the lease expires.
+func (t *Tester) Send(ctx context.Context, p *TestSendParams) (*webhook.Attempt, error) {
+	if t.Store == nil || t.Sender == nil {
+		return nil, errors.New("test send: Tester needs a Store and a Sender")
+	}
+	now := clock.Now(t.Clock)
+	lease := now.Add(t.Sender.Timeout() + LeaseMargin)
+	var c *store.ClaimedDelivery
+	err := t.Store.Tx(ctx, func(tx store.Tx) error {
+		w, err := tx.WebhookGet(ctx, p.AccountID, p.WebhookID)
+		if err != nil {
+			return err
+		}
+		d, err := publishTest(ctx, tx, w, p.Data(now), now, lease)
+		if err != nil {
+			return err
+		}
+		c = claimed(w, d, now, lease)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := t.Sender.Send(ctx, requestFor(c))
+	out := Outcome(c, res, RetryPolicy{}, clock.Now(t.Clock))
+	t.Metrics.Observe(out, res.Duration)
+	// The attempt happened: record it even if the caller has gone away meanwhile, within a limit.
+	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), StoreTimeoutDefault)
+	defer cancel()
+	if err := t.Store.Tx(done, func(tx store.Tx) error {
+		return tx.DeliveryComplete(done, []*store.DeliveryOutcome{out})
+	}); err != nil {
+		return nil, err
+	}
+	return t.Store.AttemptGet(ctx, p.AccountID, p.WebhookID, out.Attempt.ID)
+}
