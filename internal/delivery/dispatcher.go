@@ -465,8 +465,10 @@ func (d *Dispatcher) writeOutcomes(batch []*store.DeliveryOutcome) {
 		d.log.Error("write delivery outcomes; retrying", "err", err, "outcomes", len(batch), "retry_in", backoff)
 		t := time.NewTimer(backoff)
 		select {
-		case <-ctx.Done():
+		case <-ctx.Done(): // Stop has given up waiting
 			t.Stop()
+			d.log.Error("write delivery outcomes; giving up at shutdown, leases will re-deliver", "err", err, "outcomes", len(batch))
+			return
 		case <-t.C:
 		}
 		backoff = min(2*backoff, outcomeBackoffMax)
