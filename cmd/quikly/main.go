@@ -91,11 +91,22 @@ type cli struct {
 // place.
 var defaults = kong.Vars{
 	"retry_schedule":   delivery.RetryScheduleDefault,
-	"delivery_timeout": delivery.TimeoutDefault.String(),
-	"log_retention":    delivery.LogRetentionDefault.String(),
+	"delivery_timeout": durationFlag(delivery.TimeoutDefault),
+	"log_retention":    durationFlag(delivery.LogRetentionDefault),
 	"workers":          strconv.Itoa(delivery.WorkersDefault),
 	"per_webhook":      strconv.Itoa(delivery.PerWebhookDefault),
 	"rate_limit":       strconv.Itoa(api.RateLimitDefault),
+}
+
+// durationFlag writes d as a person would type it: "720h", not time.Duration's "720h0m0s".
+func durationFlag(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
 }
 
 // env is what commands need from the outside world; tests replace it.

@@ -370,7 +370,7 @@ func TestDispatcherReleasesStaleQueuedLeases(t *testing.T) {
 	d := b.dispatcher(t, func(c *DispatcherConfig) { c.Workers, c.PerWebhook = 4, 1 })
 
 	require.ElementsMatch(t, ids(ds), claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")), "one claim took all three")
-	nextReq(t, rcv) // one in flight, two queued behind the cap
+	nextReq(t, rcv)        // one in flight, two queued behind the cap
 	b.clock.Add(time.Hour) // the queued leases are long past
 	g.release()
 
