@@ -52,7 +52,7 @@ type serveCmd struct {
 	deliveryFlags
 	Addr      string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
 	BaseURL   string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
-	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"${rate_limit}" help:"API requests per second per API key (bursts of twice that); 0 disables the limit."`
+	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"${rate_limit}" help:"API requests per second per account (bursts of twice that); 0 disables the limit."`
 }
 
 type workerCmd struct {
@@ -323,7 +323,7 @@ func (l *listenCmd) Run(e *env) error {
 	if e.listening != nil {
 		e.listening(ln.Addr().String())
 	}
-	srv := &http.Server{Handler: listen.Handler(l.Secret, e.stdout, time.Now), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: listen.Handler(l.Secret, e.stdout, nil), ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-e.ctx.Done(); srv.Close() }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -73,7 +73,7 @@ type Config struct {
 	// LogRetention is how long delivery logs are kept. Defaults to delivery.LogRetentionDefault.
 	LogRetention  time.Duration
 	EncryptionKey string
-	// RateLimit is API requests per second per key (bursts of twice that); 0 disables the limit.
+	// RateLimit is API requests per second per account (bursts of twice that); 0 disables the limit.
 	RateLimit float64
 	// Workers and PerWebhook size the dispatcher. Default to delivery.WorkersDefault and
 	// delivery.PerWebhookDefault.
