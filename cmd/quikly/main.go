@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -50,9 +51,10 @@ type deliveryFlags struct {
 type serveCmd struct {
 	dbFlags
 	deliveryFlags
-	Addr      string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
-	BaseURL   string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
-	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"${rate_limit}" help:"API requests per second per account (bursts of twice that); 0 disables the limit."`
+	Addr        string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
+	BaseURL     string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
+	RateLimit   float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"${rate_limit}" help:"API requests per second per account (bursts of twice that); 0 disables the limit."`
+	MaxWebhooks int     `name:"max-webhooks" env:"QUIKLY_MAX_WEBHOOKS" default:"${max_webhooks}" help:"Most webhooks one account may have (at least 1)."`
 }
 
 type workerCmd struct {
@@ -70,8 +72,20 @@ type apikeyCreateCmd struct {
 	Account string `name:"account" required:"" help:"Account name; created if it does not exist."`
 }
 
+type apikeyListCmd struct {
+	dbFlags
+	Account string `name:"account" required:"" help:"Account name."`
+}
+
+type apikeyRevokeCmd struct {
+	dbFlags
+	ID string `arg:"" name:"id" help:"The key's id (key_…), as apikey list prints it."`
+}
+
 type apikeyCmd struct {
 	Create apikeyCreateCmd `cmd:"" help:"Create an API key (printed once on stdout)."`
+	List   apikeyListCmd   `cmd:"" help:"List an account's API keys: id, created, last used (never the key)."`
+	Revoke apikeyRevokeCmd `cmd:"" help:"Revoke an API key: it stops working at once, and console sessions signed in with it end."`
 }
 
 type listenCmd struct {
@@ -96,6 +110,7 @@ var defaults = kong.Vars{
 	"workers":          strconv.Itoa(delivery.WorkersDefault),
 	"per_webhook":      strconv.Itoa(delivery.PerWebhookDefault),
 	"rate_limit":       strconv.Itoa(api.RateLimitDefault),
+	"max_webhooks":     strconv.Itoa(app.MaxWebhooksDefault),
 }
 
 // durationFlag writes d as a person would type it: "720h", not time.Duration's "720h0m0s".
@@ -222,14 +237,18 @@ func serveDebug(addr string, log *slog.Logger) error {
 }
 
 func (s *serveCmd) Run(e *env) error {
-	if s.RateLimit < 0 || math.IsNaN(s.RateLimit) || math.IsInf(s.RateLimit, 0) {
+	switch {
+	case s.RateLimit < 0 || math.IsNaN(s.RateLimit) || math.IsInf(s.RateLimit, 0):
 		return fmt.Errorf("--rate-limit must be 0 (disabled) or a positive number, got %v", s.RateLimit)
+	case s.MaxWebhooks < 1:
+		return fmt.Errorf("--max-webhooks must be at least 1, got %d", s.MaxWebhooks)
 	}
 	cfg, err := s.config(s.dbFlags)
 	if err != nil {
 		return err
 	}
 	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
+	cfg.MaxWebhooks = s.MaxWebhooks
 	if err := serveDebug(s.DebugAddr, e.log); err != nil {
 		return err
 	}
@@ -311,6 +330,41 @@ func (a *apikeyCreateCmd) Run(e *env) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, key)
+	return nil
+}
+
+func (a *apikeyListCmd) Run(e *env) error {
+	st, err := server.OpenStore(e.ctx, &server.Config{DatabaseURL: a.Database, EncryptionKey: a.EncryptionKey})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys, err := (&app.App{Store: st}).ListAPIKeys(e.ctx, a.Account)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCREATED\tLAST USED")
+	for _, k := range keys {
+		used := "never"
+		if !k.LastUsedAt.IsZero() {
+			used = k.LastUsedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.CreatedAt.Format(time.RFC3339), used)
+	}
+	return tw.Flush()
+}
+
+func (a *apikeyRevokeCmd) Run(e *env) error {
+	st, err := server.OpenStore(e.ctx, &server.Config{DatabaseURL: a.Database, EncryptionKey: a.EncryptionKey})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := (&app.App{Store: st}).RevokeAPIKey(e.ctx, a.ID); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "revoked", a.ID)
 	return nil
 }
 

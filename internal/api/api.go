@@ -106,6 +106,7 @@ var statusOf = map[errs.Code]int{
 	errs.NotFound:         http.StatusNotFound,
 	errs.MethodNotAllowed: http.StatusMethodNotAllowed,
 	errs.Conflict:         http.StatusConflict,
+	errs.LimitReached:     http.StatusUnprocessableEntity,
 	errs.TooLarge:         http.StatusRequestEntityTooLarge,
 	errs.UnsupportedMedia: http.StatusUnsupportedMediaType,
 	errs.RateLimited:      http.StatusTooManyRequests,

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"time"
@@ -69,7 +70,19 @@ func (a *App) CreateWebhook(ctx context.Context, accountID string, in WebhookInp
 	if err := f.Err(); err != nil {
 		return nil, err
 	}
-	if err := a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookInsert(ctx, w) }); err != nil {
+	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+		// Counted in the transaction that inserts, with the lock that makes concurrent creates of the
+		// account count one after the other, so none of them can pass the cap.
+		n, err := tx.WebhookCountForUpdate(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		if max := cmp.Or(a.MaxWebhooks, MaxWebhooksDefault); max >= 0 && n >= max {
+			return errs.Errorf(errs.LimitReached, "This account already has %d webhooks, the most it may have; delete one to create another.", max)
+		}
+		return tx.WebhookInsert(ctx, w)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -98,7 +111,7 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 	var w *webhook.Webhook
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		if w, err = tx.WebhookGet(ctx, accountID, id); err != nil {
+		if w, err = tx.WebhookGetForUpdate(ctx, accountID, id); err != nil {
 			return err
 		}
 		if err := a.validate(in, w); err != nil {
@@ -116,7 +129,9 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 
 // DeleteWebhook deletes a webhook and cancels its pending deliveries.
 func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
-	return a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, accountID, id, a.Now()) })
+	return a.Store.Tx(ctx, func(tx store.Tx) error {
+		return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: accountID, ID: id, Now: a.Now()})
+	})
 }
 
 // RegenerateSecret gives the webhook a new secret and returns it; the previous one keeps signing
@@ -125,7 +140,7 @@ func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webh
 	var w *webhook.Webhook
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		if w, err = tx.WebhookGet(ctx, accountID, id); err != nil {
+		if w, err = tx.WebhookGetForUpdate(ctx, accountID, id); err != nil {
 			return err
 		}
 		now := a.Now()
@@ -177,30 +192,77 @@ func (a *App) GetLog(ctx context.Context, accountID, webhookID, logID string) (*
 	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
-	return a.Store.AttemptGet(ctx, accountID, webhookID, logID)
+	return a.Store.AttemptGet(ctx, &store.AttemptGetParams{AccountID: accountID, WebhookID: webhookID, ID: logID})
 }
 
-// Resend makes the delivery of a log entry due now with the same body and ids and a fresh retry
-// schedule. It is errs.Conflict while that delivery is still pending.
+// Resend retries the delivery of a log entry (SPEC §4, §15): RetryDelivery of that delivery.
 func (a *App) Resend(ctx context.Context, accountID, webhookID, logID string) (*webhook.Delivery, error) {
+	at, err := a.GetLog(ctx, accountID, webhookID, logID)
+	if err != nil {
+		return nil, err
+	}
+	return a.RetryDelivery(ctx, accountID, webhookID, at.DeliveryID)
+}
+
+// RetryDelivery attempts a delivery now (SPEC §10 "retry now"). A pending one is made due now and
+// its schedule goes on where it was; one already being attempted (leased) is left to that attempt.
+// A succeeded or failed one is pending again, due now, with a fresh schedule, the same body and
+// ids. A held or cancelled one is errs.Conflict. A test delivery is attempted here and now, once,
+// as the test operation does: no dispatcher ever claims a test.
+func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryID string) (*webhook.Delivery, error) {
+	now := a.Now()
 	var d *webhook.Delivery
+	var test *delivery.TestAttemptParams
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
-		if _, err := tx.WebhookGet(ctx, accountID, webhookID); err != nil {
-			return err
-		}
-		at, err := tx.AttemptGet(ctx, accountID, webhookID, logID)
+		w, err := tx.WebhookGet(ctx, accountID, webhookID)
 		if err != nil {
 			return err
 		}
-		if err := tx.DeliveryResend(ctx, accountID, at.DeliveryID, a.Now()); err != nil {
+		if d, err = tx.DeliveryGetForUpdate(ctx, accountID, deliveryID); err != nil {
 			return err
 		}
-		d, err = tx.DeliveryGet(ctx, accountID, at.DeliveryID)
-		return err
+		if d.WebhookID != webhookID {
+			return errs.ErrNotFound
+		}
+		switch d.State {
+		case webhook.DeliveryHeld:
+			return errs.Errorf(errs.Conflict, "The delivery is held while its webhook is paused; resume the webhook to send it.")
+		case webhook.DeliveryCancelled:
+			return errs.Errorf(errs.Conflict, "The delivery was cancelled when its webhook was deleted; it cannot be sent again.")
+		case webhook.DeliveryPending:
+			if d.LockedUntil.After(now) {
+				return nil // being attempted right now: a second attempt alongside would be a duplicate
+			}
+		}
+		p := &store.DeliveryRetryParams{AccountID: accountID, ID: deliveryID, Now: now,
+			FreshSchedule: d.State != webhook.DeliveryPending}
+		if d.Test {
+			p.LeaseUntil = a.Tester.LeaseUntil(now)
+		}
+		ok, err := tx.DeliveryRetry(ctx, p)
+		if err != nil {
+			return err
+		}
+		if !ok { // cannot happen under DeliveryGetForUpdate's lock; say so rather than claim success
+			return errs.Errorf(errs.Conflict, "The delivery changed while it was being retried; try again.")
+		}
+		if d, err = tx.DeliveryGet(ctx, accountID, deliveryID); err != nil {
+			return err
+		}
+		if d.Test {
+			test = &delivery.TestAttemptParams{Webhook: w, Delivery: d, Now: now, LeaseUntil: p.LeaseUntil}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.notify()
-	return d, nil
+	if test == nil {
+		a.notify()
+		return d, nil
+	}
+	if _, err := a.Tester.Attempt(ctx, test); err != nil {
+		return nil, err
+	}
+	return a.Store.DeliveryGet(ctx, accountID, deliveryID)
 }

@@ -70,8 +70,9 @@ func (c *MaintainerConfig) validate() error {
 	return nil
 }
 
-// Maintainer drops held deliveries older than the retention ("expired while paused"), prunes
-// attempts older than it and deletes expired web console sessions, in batches, so no statement holds
+// Maintainer drops held deliveries older than the retention ("expired while paused"), fails test
+// deliveries whose sender died mid-attempt (tests are never retried), prunes attempts older than the
+// retention and deletes expired web console sessions, in batches, so no statement holds
 // the writer long. Every process may run one at once: each batch is an idempotent statement over
 // whatever is old. Create it with NewMaintainer; Start it once and Stop it.
 type Maintainer struct {
@@ -160,7 +161,10 @@ func (m *Maintainer) RunOnce(ctx context.Context) error {
 		run  func(ctx context.Context, tx store.Tx) (int, error)
 	}{
 		{"expire held deliveries", func(ctx context.Context, tx store.Tx) (int, error) {
-			return tx.DeliveryExpireHeld(ctx, cutoff, now, batch)
+			return ExpireHeld(ctx, tx, cutoff, now, batch)
+		}},
+		{"fail interrupted tests", func(ctx context.Context, tx store.Tx) (int, error) {
+			return FailInterruptedTests(ctx, tx, now, batch)
 		}},
 		{"prune attempts", func(ctx context.Context, tx store.Tx) (int, error) { return tx.AttemptPrune(ctx, cutoff, batch) }},
 		{"delete expired sessions", func(ctx context.Context, tx store.Tx) (int, error) {

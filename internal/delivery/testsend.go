@@ -31,32 +31,55 @@ type TestSendParams struct {
 	Data func(now time.Time) any
 }
 
+// LeaseUntil returns the end of the lease a test delivery attempted at now takes: the attempt's
+// timeout plus LeaseMargin, as the dispatcher's leases.
+func (t *Tester) LeaseUntil(now time.Time) time.Time {
+	return now.Add(t.Sender.Timeout() + LeaseMargin)
+}
+
 // Send publishes a test event to one webhook (paused or not), sends it at once and returns the
 // attempt's log entry. A non-2xx answer is an attempt that failed, not an error. The attempt is never
 // retried. Its delivery is leased to this call until the attempt is recorded, so the dispatcher
-// never sends it too; if the process dies first, the lease expires.
+// never sends it too; if the process dies first, the maintainer fails it (tests are never retried).
 func (t *Tester) Send(ctx context.Context, p *TestSendParams) (*webhook.Attempt, error) {
 	if t.Store == nil || t.Sender == nil {
 		return nil, errors.New("test send: Tester needs a Store and a Sender")
 	}
 	now := clock.Now(t.Clock)
-	lease := now.Add(t.Sender.Timeout() + LeaseMargin)
-	var c *store.ClaimedDelivery
+	lease := t.LeaseUntil(now)
+	var w *webhook.Webhook
+	var d *webhook.Delivery
 	err := t.Store.Tx(ctx, func(tx store.Tx) error {
-		w, err := tx.WebhookGet(ctx, p.AccountID, p.WebhookID)
-		if err != nil {
+		var err error
+		if w, err = tx.WebhookGet(ctx, p.AccountID, p.WebhookID); err != nil {
 			return err
 		}
-		d, err := publishTest(ctx, tx, w, p.Data(now), now, lease)
-		if err != nil {
-			return err
-		}
-		c = claimed(w, d, now, lease)
-		return nil
+		d, err = publishTest(ctx, tx, w, p.Data(now), now, lease)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	out, err := t.Attempt(ctx, &TestAttemptParams{Webhook: w, Delivery: d, Now: now, LeaseUntil: lease})
+	if err != nil {
+		return nil, err
+	}
+	return t.Store.AttemptGet(ctx, &store.AttemptGetParams{AccountID: p.AccountID, WebhookID: p.WebhookID, ID: out.Attempt.ID})
+}
+
+// TestAttemptParams name a test delivery that the caller has just leased (inserted by Send, or made
+// due again by a resend) until LeaseUntil, at Now.
+type TestAttemptParams struct {
+	Webhook    *webhook.Webhook
+	Delivery   *webhook.Delivery
+	Now        time.Time
+	LeaseUntil time.Time
+}
+
+// Attempt sends a leased test delivery once and records the attempt; a failure is final, as tests
+// are never retried. It returns the outcome written.
+func (t *Tester) Attempt(ctx context.Context, p *TestAttemptParams) (*store.DeliveryOutcome, error) {
+	c := claimed(p.Webhook, p.Delivery, p.Now, p.LeaseUntil)
 	res := t.Sender.Send(ctx, requestFor(c))
 	out := Outcome(c, res, RetryPolicy{}, clock.Now(t.Clock))
 	t.Metrics.Observe(out, res.Duration)
@@ -68,5 +91,5 @@ func (t *Tester) Send(ctx context.Context, p *TestSendParams) (*webhook.Attempt,
 	}); err != nil {
 		return nil, err
 	}
-	return t.Store.AttemptGet(ctx, p.AccountID, p.WebhookID, out.Attempt.ID)
+	return out, nil
 }

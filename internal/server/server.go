@@ -81,6 +81,8 @@ type Config struct {
 	PerWebhook int
 	// ApplicationName names the process's PostgreSQL connections ("" for the driver's default).
 	ApplicationName string
+	// MaxWebhooks caps the webhooks of one account; zero means app.MaxWebhooksDefault, -1 no cap.
+	MaxWebhooks int
 	// ReadTimeout bounds a whole request (headers and body). Defaults to ReadTimeoutDefault.
 	ReadTimeout time.Duration
 	// IdleTimeout closes idle keep-alive connections. Defaults to IdleTimeoutDefault.
@@ -111,6 +113,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("workers must be at least 1, got %d", c.Workers)
 	case c.PerWebhook < 0:
 		return fmt.Errorf("per-webhook must be at least 1, got %d", c.PerWebhook)
+	case c.MaxWebhooks < -1:
+		return fmt.Errorf("max webhooks must be at least 1 (or -1: no cap), got %d", c.MaxWebhooks)
 	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
 		return fmt.Errorf("rate limit must be 0 (disabled) or a positive number, got %v", c.RateLimit)
 	}
@@ -145,6 +149,11 @@ func OpenStore(ctx context.Context, cfg *Config) (store.Store, error) {
 		return nil, fmt.Errorf("database URL %q: use sqlite:PATH or postgres://…", RedactURL(cfg.DatabaseURL))
 	}
 	if err := checkEncryptionKey(ctx, st, box); err != nil {
+		st.Close()
+		return nil, err
+	}
+	// With a key, no secret stays in clear: those written before the key was set are sealed now.
+	if _, err := st.WebhookSealSecrets(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -225,7 +234,8 @@ func New(cfg *Config, st store.Store, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	a := &app.App{Store: st, Tester: &delivery.Tester{Store: st, Sender: sender, Metrics: metrics},
-		BaseURL: strings.TrimRight(cfg.BaseURL, "/"), AllowPrivateTargets: cfg.AllowPrivateTargets, Notify: d.Notify}
+		BaseURL: strings.TrimRight(cfg.BaseURL, "/"), AllowPrivateTargets: cfg.AllowPrivateTargets, Notify: d.Notify,
+		MaxWebhooks: cfg.MaxWebhooks}
 	return &Service{Store: st, App: a, Dispatcher: d, Maintainer: m, Registry: reg, cfg: cfg, log: log}, nil
 }
 

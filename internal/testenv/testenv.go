@@ -52,6 +52,8 @@ type Options struct {
 	DisallowPrivate bool
 	// RateLimit is API requests per second per key; zero disables the limit (as everywhere).
 	RateLimit float64
+	// MaxWebhooks caps the webhooks of one account; zero is app.MaxWebhooksDefault.
+	MaxWebhooks int
 }
 
 // Start starts a service for the test and stops it at cleanup.
@@ -72,6 +74,7 @@ func Start(t *testing.T, o Options) *Env {
 		RateLimit:           o.RateLimit,
 		Workers:             o.Workers,
 		PerWebhook:          o.PerWebhook,
+		MaxWebhooks:         o.MaxWebhooks,
 	}
 	db, err := server.OpenStore(context.Background(), cfg)
 	require.NoError(t, err)
