@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quikly/webhooks/internal/api"
+	"github.com/quikly/webhooks/internal/app"
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/server"
 	"github.com/quikly/webhooks/internal/store"
@@ -130,6 +131,7 @@ func TestNumericFlagsAreValidated(t *testing.T) {
 		{[]string{"serve", "--log-retention=-1h"}, "--log-retention must be positive"},
 		{[]string{"serve", "--retry-schedule=30s,-1m"}, "--retry-schedule"},
 		{[]string{"worker", "--database=postgres://nowhere.invalid/db", "--workers=-1"}, "--workers must be at least 1"},
+		{[]string{"serve", "--max-webhooks=0"}, "--max-webhooks must be at least 1, got 0"},
 		{[]string{"serve", "--workers=many"}, "--workers"},
 	} {
 		args := append(tc.args, "--database=sqlite:"+path, "--addr=127.0.0.1:0")
@@ -156,6 +158,7 @@ func TestHelpShowsTheDefaults(t *testing.T) {
 		`--delivery-timeout=` + delivery.TimeoutDefault.String(),
 		`--retry-schedule="` + delivery.RetryScheduleDefault + `"`,
 		`--rate-limit=` + strconv.Itoa(api.RateLimitDefault),
+		`--max-webhooks=` + strconv.Itoa(app.MaxWebhooksDefault),
 	} {
 		require.Contains(t, stdout, want)
 	}
