@@ -44,8 +44,10 @@ type deliveryFlags struct {
 	AllowPrivateTargets bool          `name:"allow-private-targets" env:"QUIKLY_ALLOW_PRIVATE_TARGETS" help:"Allow webhooks to loopback, private and link-local addresses, and plain http (development only)."`
 	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"${log_retention}" help:"How long delivery logs are kept (positive)."`
 	DebugAddr           string        `name:"debug-addr" env:"QUIKLY_DEBUG_ADDR" help:"Serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty."`
-	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"${workers}" help:"Attempts in flight at once in this process (at least 1)."`
-	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"${per_webhook}" help:"Attempts in flight at once to one webhook in this process (at least 1)."`
+	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"${workers}" help:"Attempts in flight at once in this process (each a goroutine and a socket)."`
+	PerAccount          int           `name:"per-account" env:"QUIKLY_PER_ACCOUNT" default:"${per_account}" help:"Attempts in flight at once for one account in this process."`
+	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"${per_webhook}" help:"Attempts in flight at once to one webhook in this process (1 while its circuit breaker is open)."`
+	DisableAfter        time.Duration `name:"disable-after" env:"QUIKLY_DISABLE_AFTER" default:"${disable_after}" help:"Disable a webhook none of whose attempts succeeded for this long (and at least 10 failed); 0 never disables."`
 }
 
 type serveCmd struct {
@@ -108,7 +110,9 @@ var defaults = kong.Vars{
 	"delivery_timeout": durationFlag(delivery.TimeoutDefault),
 	"log_retention":    durationFlag(delivery.LogRetentionDefault),
 	"workers":          strconv.Itoa(delivery.WorkersDefault),
+	"per_account":      strconv.Itoa(delivery.PerAccountDefault),
 	"per_webhook":      strconv.Itoa(delivery.PerWebhookDefault),
+	"disable_after":    durationFlag(delivery.DisableAfterDefault),
 	"rate_limit":       strconv.Itoa(api.RateLimitDefault),
 	"max_webhooks":     strconv.Itoa(app.MaxWebhooksDefault),
 }
@@ -211,10 +215,18 @@ func (d *deliveryFlags) config(db dbFlags) (*server.Config, error) {
 		return nil, fmt.Errorf("--workers must be at least 1, got %d", d.Workers)
 	case d.PerWebhook < 1:
 		return nil, fmt.Errorf("--per-webhook must be at least 1, got %d", d.PerWebhook)
+	case d.PerAccount < 1:
+		return nil, fmt.Errorf("--per-account must be at least 1, got %d", d.PerAccount)
+	case d.DisableAfter < 0:
+		return nil, fmt.Errorf("--disable-after must not be negative (0 never disables), got %s", d.DisableAfter)
+	}
+	disableAfter := d.DisableAfter
+	if disableAfter == 0 {
+		disableAfter = -1 // never
 	}
 	cfg := &server.Config{DatabaseURL: db.Database, EncryptionKey: db.EncryptionKey, RetrySchedule: schedule,
 		DeliveryTimeout: d.DeliveryTimeout, AllowPrivateTargets: d.AllowPrivateTargets, LogRetention: d.LogRetention,
-		Workers: d.Workers, PerWebhook: d.PerWebhook}
+		Workers: d.Workers, PerAccount: d.PerAccount, PerWebhook: d.PerWebhook, DisableAfter: disableAfter}
 	return cfg, cfg.Validate()
 }
 

@@ -74,12 +74,26 @@ func listParams(accountID string, limit int, cursor string) (*store.ListParams, 
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
 		after, ok := strings.CutPrefix(string(raw), cursorPrefix)
-		if err != nil || !ok || after == "" {
+		if err != nil || !ok || !idText(after) {
 			return nil, errs.Field("cursor", "is not a cursor of this list")
 		}
 		p.After = after
 	}
 	return p, nil
+}
+
+// idText reports whether s could be an id of ours (prefix_base62 or a UUID), so that a forged cursor
+// never takes other bytes to the store (PostgreSQL refuses NUL and invalid UTF-8 with an error).
+func idText(s string) bool {
+	if len(s) < 1 || len(s) > 100 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // page cuts the extra item off and makes the next cursor from the last item kept.

@@ -27,8 +27,7 @@ type WebhookInput struct {
 func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
 	f := errs.Fields{}
 	if in.Name != nil {
-		webhook.ValidateName(f, *in.Name)
-		w.Name = *in.Name
+		w.Name = webhook.ValidateName(f, *in.Name)
 	}
 	if in.URL != nil {
 		if u := webhook.ValidateURL(f, *in.URL, a.AllowPrivateTargets); u != nil && !a.AllowPrivateTargets {
@@ -42,7 +41,7 @@ func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
 		w.Events = webhook.NormalizeEvents(f, *in.Events)
 	}
 	if in.IsActive != nil {
-		w.IsActive = *in.IsActive
+		w.SetActive(*in.IsActive)
 	}
 	return f.Err()
 }
@@ -103,11 +102,17 @@ func (a *App) ListWebhooks(ctx context.Context, accountID string, limit int, cur
 
 // GetWebhook returns one of the account's webhooks.
 func (a *App) GetWebhook(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	return a.Store.WebhookGet(ctx, accountID, id)
 }
 
 // UpdateWebhook changes the fields given; is_active pauses or resumes delivery.
 func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in WebhookInput) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	var w *webhook.Webhook
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
@@ -129,6 +134,9 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 
 // DeleteWebhook deletes a webhook and cancels its pending deliveries.
 func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
+	if !idsValid(id) {
+		return errs.ErrNotFound
+	}
 	return a.Store.Tx(ctx, func(tx store.Tx) error {
 		return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: accountID, ID: id, Now: a.Now()})
 	})
@@ -137,6 +145,9 @@ func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
 // RegenerateSecret gives the webhook a new secret and returns it; the previous one keeps signing
 // webhook-signature for webhook.SecretOverlap.
 func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	var w *webhook.Webhook
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
@@ -157,6 +168,9 @@ func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webh
 // TestWebhook sends one test event to the webhook now, paused or not, and returns the attempt's log
 // entry. The attempt is not retried.
 func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.Attempt, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	return a.Tester.Send(ctx, &delivery.TestSendParams{AccountID: accountID, WebhookID: id,
 		Data: func(now time.Time) any { return proposal.SampleProposalData(a.BaseURL, now) }})
 }
@@ -169,6 +183,9 @@ type LogFilter struct {
 
 // ListLogs returns one page of a webhook's attempts, newest first.
 func (a *App) ListLogs(ctx context.Context, accountID, webhookID string, f LogFilter, limit int, cursor string) (*Page[*webhook.Attempt], error) {
+	if !idsValid(webhookID) {
+		return nil, errs.ErrNotFound
+	}
 	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
@@ -189,6 +206,9 @@ func (a *App) ListLogs(ctx context.Context, accountID, webhookID string, f LogFi
 
 // GetLog returns one attempt of a webhook.
 func (a *App) GetLog(ctx context.Context, accountID, webhookID, logID string) (*webhook.Attempt, error) {
+	if !idsValid(webhookID, logID) {
+		return nil, errs.ErrNotFound
+	}
 	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
@@ -197,6 +217,9 @@ func (a *App) GetLog(ctx context.Context, accountID, webhookID, logID string) (*
 
 // Resend retries the delivery of a log entry (SPEC §4, §15): RetryDelivery of that delivery.
 func (a *App) Resend(ctx context.Context, accountID, webhookID, logID string) (*webhook.Delivery, error) {
+	if !idsValid(webhookID, logID) {
+		return nil, errs.ErrNotFound
+	}
 	at, err := a.GetLog(ctx, accountID, webhookID, logID)
 	if err != nil {
 		return nil, err
@@ -210,6 +233,9 @@ func (a *App) Resend(ctx context.Context, accountID, webhookID, logID string) (*
 // ids. A held or cancelled one is errs.Conflict. A test delivery is attempted here and now, once,
 // as the test operation does: no dispatcher ever claims a test.
 func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryID string) (*webhook.Delivery, error) {
+	if !webhook.ValidID("wh_", webhookID) || !webhook.ValidID("dlv_", deliveryID) {
+		return nil, errs.ErrNotFound
+	}
 	now := a.Now()
 	var d *webhook.Delivery
 	var test *delivery.TestAttemptParams
@@ -265,4 +291,11 @@ func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryI
 		return nil, err
 	}
 	return a.Store.DeliveryGet(ctx, accountID, deliveryID)
+}
+
+// idsValid reports whether webhookID (and attemptID, when given) have the shape of ids of their
+// kind. Others name nothing: callers answer not found without a query, for the API and the console
+// alike (PostgreSQL answers NUL or invalid UTF-8 with an error, not with no rows).
+func idsValid(webhookID string, attemptID ...string) bool {
+	return webhook.ValidID("wh_", webhookID) && (len(attemptID) == 0 || webhook.ValidID("att_", attemptID[0]))
 }

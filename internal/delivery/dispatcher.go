@@ -6,28 +6,37 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/testsignal"
+	"github.com/quikly/webhooks/internal/webhook"
 )
 
 // Dispatcher defaults.
 const (
-	// WorkersDefault is 8 × PerWebhookDefault: a hung webhook holds an eighth of the pool, and the
-	// claims that refill a healthy webhook beside it stay large. In alternating runs, the healthy
-	// webhook's rate beside a hung one was 0.83–0.97 of its rate alone with 64 workers and 0.96–1.02
-	// with 128 (BENCHMARKS.md).
-	WorkersDefault = 128
-	// PerWebhookDefault caps one webhook's attempts in flight in one process.
+	// WorkersDefault bounds the attempts in flight in one process. An attempt is a goroutine and a
+	// socket, not a thread: one waiting on a hung endpoint costs about 30 KiB (two goroutines of
+	// net/http, ours, and the connection's buffers), so 4096 of them stay near 128 MiB and well
+	// within the file descriptors a process gets.
+	WorkersDefault = 4096
+	// PerAccountDefault bounds one account's attempts in flight in one process, so that however many
+	// of its endpoints hang, the other accounts keep the rest. It is above 50 × PerWebhookDefault, so
+	// an account's healthy webhook is not kept waiting by fifty hung siblings either.
+	PerAccountDefault = 1024
+	// PerWebhookDefault bounds one webhook's attempts in flight in one process (1 while its circuit
+	// breaker is open, across every process).
 	PerWebhookDefault = 16
 	// BatchSizeDefault caps how many deliveries one claim takes.
-	BatchSizeDefault = 128
+	BatchSizeDefault = 256
 	// PollIntervalDefault is how often an idle dispatcher looks for due deliveries unwoken.
 	PollIntervalDefault = 500 * time.Millisecond
-	// StoreTimeoutDefault bounds one claim, one outcome write or one release, so that a stalled
+	// dueWebhooksMax bounds how many webhooks with pending deliveries one claim looks at.
+	dueWebhooksMax = 10000
+	// StoreTimeoutDefault bounds one claim, one outcome write or one maintenance batch, so that a stalled
 	// database connection cannot hold a worker, or Stop, for longer.
 	StoreTimeoutDefault = 10 * time.Second
 	// LeaseMargin is added to the delivery timeout to make a lease: a crashed process's attempts
@@ -58,9 +67,13 @@ type DispatcherConfig struct {
 	Logger *slog.Logger
 	// Clock is the time of claims, leases and outcomes; nil means the real clock.
 	Clock clock.Clock
-	// Workers is how many attempts run at once. Defaults to WorkersDefault; must be at least 1.
+	// Workers bounds the attempts in flight at once. Defaults to WorkersDefault; must be at least 1.
 	Workers int
-	// PerWebhook caps one webhook's attempts in flight. Defaults to PerWebhookDefault; must be at
+	// PerAccount bounds one account's attempts in flight. Defaults to PerAccountDefault; must be at
+	// least 1; never more than half of Workers (when Workers > 1), so that one account never holds
+	// every slot.
+	PerAccount int
+	// PerWebhook bounds one webhook's attempts in flight. Defaults to PerWebhookDefault; must be at
 	// least 1.
 	PerWebhook int
 	// BatchSize caps one claim. Defaults to BatchSizeDefault; must be at least 1.
@@ -68,7 +81,7 @@ type DispatcherConfig struct {
 	// PollInterval is how often an idle dispatcher looks for due deliveries when nobody wakes it.
 	// Defaults to PollIntervalDefault.
 	PollInterval time.Duration
-	// StoreTimeout bounds each claim, outcome write and release. Defaults to StoreTimeoutDefault.
+	// StoreTimeout bounds each claim and outcome write. Defaults to StoreTimeoutDefault.
 	StoreTimeout time.Duration
 }
 
@@ -77,6 +90,10 @@ func (c *DispatcherConfig) WithDefaults() *DispatcherConfig {
 	out := *c
 	out.Logger = cmp.Or(c.Logger, slog.Default())
 	out.Workers = cmp.Or(c.Workers, WorkersDefault)
+	out.PerAccount = cmp.Or(c.PerAccount, PerAccountDefault)
+	if out.Workers > 1 && out.PerAccount > 0 {
+		out.PerAccount = min(out.PerAccount, out.Workers/2)
+	}
 	out.PerWebhook = cmp.Or(c.PerWebhook, PerWebhookDefault)
 	out.BatchSize = cmp.Or(c.BatchSize, BatchSizeDefault)
 	out.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
@@ -92,6 +109,8 @@ func (c *DispatcherConfig) validate() error {
 		return errors.New("dispatcher: Sender is required")
 	case c.Workers < 1:
 		return fmt.Errorf("dispatcher: Workers must be at least 1, got %d", c.Workers)
+	case c.PerAccount < 1:
+		return fmt.Errorf("dispatcher: PerAccount must be at least 1, got %d", c.PerAccount)
 	case c.PerWebhook < 1:
 		return fmt.Errorf("dispatcher: PerWebhook must be at least 1, got %d", c.PerWebhook)
 	case c.BatchSize < 1:
@@ -104,25 +123,25 @@ func (c *DispatcherConfig) validate() error {
 	return nil
 }
 
-// Dispatcher claims due deliveries in batches, sends them with a bounded pool and writes outcomes
-// back in batches. Each webhook has at most PerWebhook attempts in flight in this process, so one
-// slow endpoint never takes the pool from the others. Create it with NewDispatcher, Start it once,
-// and Stop it. Notify is safe for concurrent use.
+// Dispatcher claims due deliveries, sends each in a goroutine of its own and writes outcomes back in
+// batches. Claims share the free slots fairly (fairShare): round-robin across accounts, then across
+// each account's webhooks, within the caps of each. So one account's dead endpoints never stall
+// another's deliveries, and within an account a healthy webhook is not kept waiting by its failing
+// siblings. Create it with NewDispatcher, Start it once, and Stop it. Notify is safe for concurrent
+// use.
 type Dispatcher struct {
 	cfg     *DispatcherConfig
 	timeout time.Duration // the sender's, which leases are made from
 	log     *slog.Logger
 
 	wake     chan struct{}
-	work     chan *store.ClaimedDelivery
 	outcomes chan finished
 
 	mu       sync.Mutex
-	inflight int
-	perHook  map[string]int // attempts in flight, by webhook
-	// queued holds claimed deliveries of webhooks at their cap, by webhook. They take no worker: a
-	// hung webhook holds PerWebhook workers and nothing more.
-	queued map[string][]*store.ClaimedDelivery
+	inflight *inflightCounts
+	// served orders accounts and webhooks by when they last got a slot: the value of tick then.
+	served map[string]uint64
+	tick   uint64
 
 	startOnce sync.Once
 	stopOnce  sync.Once
@@ -133,7 +152,7 @@ type Dispatcher struct {
 	stopWork     context.CancelFunc
 	workCtx      context.Context
 	claimerDone  chan struct{}
-	workersDone  sync.WaitGroup
+	attempts     sync.WaitGroup
 	writerDone   chan struct{}
 
 	testSignals dispatcherTestSignals
@@ -145,7 +164,6 @@ type dispatcherTestSignals struct {
 	ClaimFailed        testsignal.Signal[error]                    // after each failed claim
 	OutcomesWritten    testsignal.Signal[[]*store.DeliveryOutcome] // after each outcome batch committed
 	OutcomeWriteFailed testsignal.Signal[error]                    // after each failed outcome write
-	Released           testsignal.Signal[[]*store.ClaimedDelivery] // after each release committed
 }
 
 func (ts *dispatcherTestSignals) Init() {
@@ -153,8 +171,11 @@ func (ts *dispatcherTestSignals) Init() {
 	ts.ClaimFailed.Init()
 	ts.OutcomesWritten.Init()
 	ts.OutcomeWriteFailed.Init()
-	ts.Released.Init()
 }
+
+// servedMax bounds the served map: past it, it starts afresh (every webhook then counts as served
+// long ago, which only reorders one round).
+const servedMax = 1 << 16
 
 type finished struct {
 	outcome  *store.DeliveryOutcome
@@ -172,10 +193,9 @@ func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
 		timeout:  c.Sender.Timeout(),
 		log:      c.Logger,
 		wake:     make(chan struct{}, 1),
-		work:     make(chan *store.ClaimedDelivery, c.Workers),
-		outcomes: make(chan finished, c.Workers),
-		perHook:  map[string]int{},
-		queued:   map[string][]*store.ClaimedDelivery{},
+		outcomes: make(chan finished, c.BatchSize),
+		inflight: newInflightCounts(),
+		served:   map[string]uint64{},
 	}, nil
 }
 
@@ -203,10 +223,6 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.claimerDone = make(chan struct{})
 		d.writerDone = make(chan struct{})
 		d.started = true
-		for range d.cfg.Workers {
-			d.workersDone.Add(1)
-			go d.sendLoop()
-		}
 		go d.writeLoop()
 		go d.claimLoop(claimCtx)
 	})
@@ -214,8 +230,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 }
 
 // Stop stops claiming, lets the attempts in flight finish (each within the delivery timeout), writes
-// their outcomes and returns. Deliveries it did not finish stay leased and are taken up again when
-// their lease expires. Writing the last outcomes gets StoreTimeout after the last attempt ends;
+// their outcomes and returns. Writing the last outcomes gets StoreTimeout after the last attempt ends;
 // outcomes it cannot write by then are re-delivered once their leases expire. Stop before Start, and
 // a second Stop, do nothing.
 func (d *Dispatcher) Stop() {
@@ -226,19 +241,7 @@ func (d *Dispatcher) Stop() {
 	d.stopOnce.Do(func() {
 		d.stopClaiming()
 		<-d.claimerDone
-		// Give queued deliveries back so another process takes them now, not when their leases end.
-		d.mu.Lock()
-		var queued []*store.ClaimedDelivery
-		for id, q := range d.queued {
-			queued = append(queued, q...)
-			delete(d.queued, id)
-		}
-		d.mu.Unlock()
-		if len(queued) > 0 {
-			d.release(queued)
-		}
-		close(d.work)
-		d.workersDone.Wait()
+		d.attempts.Wait()
 		close(d.outcomes)
 		grace := time.NewTimer(d.cfg.StoreTimeout)
 		defer grace.Stop()
@@ -300,29 +303,37 @@ func (o *outage) recover(log *slog.Logger, now time.Time) {
 	*o = outage{}
 }
 
-// claimOnce claims as many due deliveries as there are free workers and reports whether it got all
-// it asked for (so more may be waiting).
+// claimOnce shares the free slots between the webhooks with due deliveries, claims them and starts
+// their attempts. It reports whether some webhook got all it was allotted (so more may be waiting).
 func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) bool {
 	d.mu.Lock()
-	free := d.cfg.Workers - d.inflight
-	var exclude []string
-	for id, n := range d.perHook {
-		if n >= d.cfg.PerWebhook {
-			exclude = append(exclude, id)
-		}
-	}
+	free := min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize)
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
 		return false
 	}
-	limit := min(free, d.cfg.BatchSize)
 	now := d.now()
 	var claimed []*store.ClaimedDelivery
+	var allotted map[string]int
 	tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 	err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error {
-		var err error
+		claimed, allotted = nil, nil
+		due, err := tx.DeliveryDueWebhooks(tctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		d.mu.Lock()
+		allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.served)
+		d.mu.Unlock()
+		if len(allotments) == 0 {
+			return nil
+		}
+		allotted = make(map[string]int, len(allotments))
+		for _, a := range allotments {
+			allotted[a.WebhookID] = a.Limit
+		}
 		claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
-			Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Limit: limit, ExcludeWebhooks: exclude})
+			Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments})
 		return err
 	})
 	cancel()
@@ -334,88 +345,41 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) bool {
 		return false
 	}
 	o.recover(d.log, d.now())
+	got := map[string]int{}
 	d.mu.Lock()
+	if len(d.served) > servedMax {
+		clear(d.served)
+	}
 	for _, c := range claimed {
-		if d.perHook[c.WebhookID] < d.cfg.PerWebhook {
-			d.perHook[c.WebhookID]++
-			d.inflight++
-			d.work <- c // never blocks: at most Workers are in flight
-			continue
-		}
-		// The webhook is at its cap: wait here for its next free slot rather than round-trip to
-		// the database. A webhook at its cap is left out of claims, so its queue grows by at most
-		// one claim; what waits longer than its lease allows is released by next.
-		d.queued[c.WebhookID] = append(d.queued[c.WebhookID], c)
+		d.inflight.add(c.WebhookID, c.AccountID, 1)
+		got[c.WebhookID]++
+		d.tick++
+		d.served[c.AccountID], d.served[c.WebhookID] = d.tick, d.tick
+		d.attempts.Add(1)
+		go d.attempt(c)
 	}
 	d.mu.Unlock()
 	if len(claimed) > 0 {
 		d.testSignals.Claimed.Signal(claimed)
 	}
-	// A full claim means more may be due; webhooks that just filled up are excluded next time.
-	return len(claimed) == limit
-}
-
-// release gives back deliveries this process will not attempt soon, due now, so another claim (here
-// or in another process) takes them when their webhook has room.
-func (d *Dispatcher) release(cs []*store.ClaimedDelivery) {
-	ctx, cancel := context.WithTimeout(d.workCtx, d.cfg.StoreTimeout)
-	defer cancel()
-	now := d.now()
-	err := d.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryRelease(ctx, cs, now) })
-	if err != nil {
-		// Their leases expire on their own; nothing is lost.
-		d.log.Error("release deliveries", "err", err, "deliveries", len(cs))
-		return
-	}
-	d.testSignals.Released.Signal(cs)
-}
-
-func (d *Dispatcher) sendLoop() {
-	defer d.workersDone.Done()
-	for c := range d.work {
-		for c != nil {
-			// The sender bounds the attempt by the delivery timeout.
-			res := d.cfg.Sender.Send(d.workCtx, requestFor(c))
-			o := Outcome(c, res, d.cfg.Policy, d.now())
-			d.outcomes <- finished{o, res.Duration}
-			hook := c.WebhookID
-			if c = d.next(hook); c == nil {
-				d.Notify() // a worker, and a slot of hook, are free: a claim can fill them
-			}
+	for id, n := range allotted {
+		if got[id] == n {
+			return true
 		}
 	}
+	return false
 }
 
-// next frees the slot of an attempt to webhookID that finished and returns the webhook's next queued
-// delivery to attempt in that slot, or nil. Queued deliveries whose lease no longer covers a whole
-// attempt are released instead: another claim sends them, never two processes at once.
-func (d *Dispatcher) next(webhookID string) *store.ClaimedDelivery {
+// attempt sends c (within the sender's timeout), queues its outcome for writing and frees its slot.
+func (d *Dispatcher) attempt(c *store.ClaimedDelivery) {
+	defer d.attempts.Done()
+	res := d.cfg.Sender.Send(d.workCtx, requestFor(c))
+	o := Outcome(c, res, d.cfg.Policy, d.now())
+	d.outcomes <- finished{o, res.Duration}
 	d.mu.Lock()
-	var stale []*store.ClaimedDelivery
-	var c *store.ClaimedDelivery
-	for q := d.queued[webhookID]; len(q) > 0 && c == nil; q = d.queued[webhookID] {
-		head := q[0]
-		d.queued[webhookID] = q[1:]
-		if d.now().Add(d.timeout + time.Second).Before(head.LeaseUntil) {
-			c = head
-		} else {
-			stale = append(stale, head)
-		}
-	}
-	if len(d.queued[webhookID]) == 0 {
-		delete(d.queued, webhookID)
-	}
-	if c == nil {
-		d.inflight--
-		if d.perHook[webhookID]--; d.perHook[webhookID] <= 0 {
-			delete(d.perHook, webhookID)
-		}
-	}
+	d.inflight.add(c.WebhookID, c.AccountID, -1)
 	d.mu.Unlock()
-	if len(stale) > 0 {
-		d.release(stale)
-	}
-	return c
+	d.Notify() // a slot is free: a claim can fill it
 }
 
 // writeLoop writes outcomes in batches: whatever has finished while the previous batch committed.
@@ -448,13 +412,21 @@ func (d *Dispatcher) writeLoop() {
 // attempted again, at least once.
 func (d *Dispatcher) writeOutcomes(batch []*store.DeliveryOutcome) {
 	ctx := d.workCtx
+	attempts := make([]*webhook.Attempt, len(batch))
+	for i, o := range batch {
+		attempts[i] = o.Attempt
+	}
+	health := webhook.HealthChanges(attempts)
 	backoff := outcomeBackoffMin
 	for try := 1; ; try++ {
 		tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
-		err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error { return tx.DeliveryComplete(tctx, batch) })
+		err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error { return tx.DeliveryComplete(tctx, batch, health) })
 		cancel()
 		if err == nil {
 			d.testSignals.OutcomesWritten.Signal(batch)
+			if slices.ContainsFunc(batch, func(o *store.DeliveryOutcome) bool { return o.Probe }) {
+				d.Notify() // a probe slot is free: its webhook's next delivery can go
+			}
 			return
 		}
 		d.testSignals.OutcomeWriteFailed.Signal(err)

@@ -70,7 +70,7 @@ type faultTx struct {
 	s *faultStore
 }
 
-func (tx *faultTx) DeliveryComplete(ctx context.Context, os []*store.DeliveryOutcome) error {
+func (tx *faultTx) DeliveryComplete(ctx context.Context, os []*store.DeliveryOutcome, health []*webhook.HealthChange) error {
 	if tx.s.stallCompletes.Load() {
 		<-ctx.Done()
 		return ctx.Err()
@@ -78,7 +78,7 @@ func (tx *faultTx) DeliveryComplete(ctx context.Context, os []*store.DeliveryOut
 	if tx.s.failCompletes.Add(-1) >= 0 {
 		return errInjected
 	}
-	return tx.Tx.DeliveryComplete(ctx, os)
+	return tx.Tx.DeliveryComplete(ctx, os, health)
 }
 
 func (tx *faultTx) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
@@ -357,33 +357,6 @@ func waitDone(t *testing.T, b *dispatcherBundle, id string) {
 	}
 }
 
-// TestDispatcherReleasesStaleQueuedLeases: deliveries claimed for a webhook at its cap wait in the
-// process; when the slot frees after their lease can no longer cover an attempt, they are released
-// (due now, unleased) instead of sent, and a later claim sends them.
-func TestDispatcherReleasesStaleQueuedLeases(t *testing.T) {
-	t.Parallel()
-	b := dispatcherSetup(t)
-	g := b.gate(t)
-	rcv := newReceiver(t, g.handler)
-	b.webhook(t, rcv.srv.URL)
-	ds := b.publish(t, 3)
-	d := b.dispatcher(t, func(c *DispatcherConfig) { c.Workers, c.PerWebhook = 4, 1 })
-
-	require.ElementsMatch(t, ids(ds), claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")), "one claim took all three")
-	nextReq(t, rcv)        // one in flight, two queued behind the cap
-	b.clock.Add(time.Hour) // the queued leases are long past
-	g.release()
-
-	released := waitFor(t, &d.testSignals.Released, "released")
-	require.ElementsMatch(t, ids(ds[1:]), claimedIDs(released), "the two queued deliveries were released, not sent on a stale lease")
-	for range 2 {
-		nextReq(t, rcv) // a later claim sends them
-	}
-	for _, dl := range ds {
-		waitDone(t, b, dl.ID)
-	}
-}
-
 // TestDispatcherRetriesOutcomeWrites: an outcome write that fails is retried; the attempt is logged
 // once and not sent again.
 func TestDispatcherRetriesOutcomeWrites(t *testing.T) {
@@ -408,8 +381,9 @@ func TestDispatcherRetriesOutcomeWrites(t *testing.T) {
 	require.Contains(t, b.logs.String(), "write delivery outcomes; retrying")
 }
 
-// TestDispatcherStopWithAttemptsInFlight: Stop gives queued deliveries back at once, waits for the
-// attempt in flight and writes its outcome before it returns.
+// TestDispatcherStopWithAttemptsInFlight: Stop claims nothing more, waits for the attempt in flight
+// and writes its outcome before it returns; what it never claimed stays pending, unleased, for the
+// next process.
 func TestDispatcherStopWithAttemptsInFlight(t *testing.T) {
 	t.Parallel()
 	b := dispatcherSetup(t)
@@ -418,29 +392,21 @@ func TestDispatcherStopWithAttemptsInFlight(t *testing.T) {
 	b.webhook(t, rcv.srv.URL)
 	ds := b.publish(t, 3)
 	d := b.dispatcher(t, func(c *DispatcherConfig) { c.Workers, c.PerWebhook = 4, 1 })
-	waitFor(t, &d.testSignals.Claimed, "claimed")
+	require.Equal(t, []string{ds[0].ID}, claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")), "the cap allots one")
 	nextReq(t, rcv)
 
 	stopped := make(chan struct{})
 	go func() { d.Stop(); close(stopped) }()
-	released := waitFor(t, &d.testSignals.Released, "released")
-	require.ElementsMatch(t, ids(ds[1:]), claimedIDs(released))
-	for _, dl := range ds[1:] {
-		got := b.delivery(t, dl.ID)
-		require.Equal(t, webhook.DeliveryPending, got.State)
-		require.True(t, got.LockedUntil.IsZero(), "released: another process may take it now")
-	}
-	select {
-	case <-stopped:
-		t.Fatal("Stop returned with an attempt in flight")
-	default:
-	}
-
 	g.release()
 	<-stopped
 	written := waitFor(t, &d.testSignals.OutcomesWritten, "outcomes written")
 	require.Equal(t, ds[0].ID, written[0].Attempt.DeliveryID)
 	require.Equal(t, webhook.DeliverySucceeded, b.delivery(t, ds[0].ID).State, "the in-flight attempt's outcome was written before Stop returned")
+	for _, dl := range ds[1:] {
+		got := b.delivery(t, dl.ID)
+		require.Equal(t, webhook.DeliveryPending, got.State)
+		require.True(t, got.LockedUntil.IsZero(), "never claimed: another process may take it now")
+	}
 	require.Empty(t, rcv.reqs, "nothing was sent after Stop began")
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlite"
+	"github.com/quikly/webhooks/internal/store/storetest"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -48,7 +49,7 @@ func TestInterruptedTestIsFailedNotRetried(t *testing.T) {
 	var failed, again int
 	require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		if claimed, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: after, LeaseUntil: after.Add(time.Minute), Limit: 10}); err != nil {
+		if claimed, err = storetest.ClaimDue(ctx, tx, after, after.Add(time.Minute), 10); err != nil {
 			return err
 		}
 		if failed, err = FailInterruptedTests(ctx, tx, after, 10); err != nil {

@@ -30,6 +30,9 @@ type MaintainerConfig struct {
 	Store store.Store
 	// Retention is how long logs and held deliveries are kept. Defaults to LogRetentionDefault.
 	Retention time.Duration
+	// DisableAfter is how long a webhook may fail without one success before it is disabled.
+	// Defaults to DisableAfterDefault; negative never disables.
+	DisableAfter time.Duration
 	// Interval is the time between runs. Defaults to MaintenanceIntervalDefault.
 	Interval time.Duration
 	// BatchSize caps the rows of one statement. Defaults to MaintenanceBatchSizeDefault; must be at
@@ -47,6 +50,7 @@ type MaintainerConfig struct {
 func (c *MaintainerConfig) WithDefaults() *MaintainerConfig {
 	out := *c
 	out.Retention = cmp.Or(c.Retention, LogRetentionDefault)
+	out.DisableAfter = cmp.Or(c.DisableAfter, DisableAfterDefault)
 	out.Interval = cmp.Or(c.Interval, MaintenanceIntervalDefault)
 	out.BatchSize = cmp.Or(c.BatchSize, MaintenanceBatchSizeDefault)
 	out.StoreTimeout = cmp.Or(c.StoreTimeout, StoreTimeoutDefault)
@@ -70,7 +74,7 @@ func (c *MaintainerConfig) validate() error {
 	return nil
 }
 
-// Maintainer drops held deliveries older than the retention ("expired while paused"), fails test
+// Maintainer disables webhooks that have failed for DisableAfter (publishing webhook.disabled), drops held deliveries older than the retention ("expired while paused"), fails test
 // deliveries whose sender died mid-attempt (tests are never retried), prunes attempts older than the
 // retention and deletes expired web console sessions, in batches, so no statement holds
 // the writer long. Every process may run one at once: each batch is an idempotent statement over
@@ -160,6 +164,17 @@ func (m *Maintainer) RunOnce(ctx context.Context) error {
 		name string
 		run  func(ctx context.Context, tx store.Tx) (int, error)
 	}{
+		{"disable failing webhooks", func(ctx context.Context, tx store.Tx) (int, error) {
+			if m.cfg.DisableAfter < 0 {
+				return 0, nil
+			}
+			disabled, err := DisableFailing(ctx, tx, now, m.cfg.DisableAfter, batch)
+			for _, w := range disabled {
+				m.cfg.Logger.Warn("webhook disabled: no attempt succeeded", "webhook", w.ID, "account", w.AccountID,
+					"failing_since", w.FailingSince, "failures", w.ConsecutiveFailures, "last_error", w.LastError)
+			}
+			return len(disabled), err
+		}},
 		{"expire held deliveries", func(ctx context.Context, tx store.Tx) (int, error) {
 			return ExpireHeld(ctx, tx, cutoff, now, batch)
 		}},

@@ -97,7 +97,7 @@ func TestWebhooksAPI(t *testing.T) {
 			events = append(events, entry["event"].(string))
 		}
 		require.Equal(t, []string{"proposal.created", "proposal.updated", "proposal.shared", "proposal.accepted",
-			"proposal.rejected", "proposal.revision_requested", "lead_session.created", "lead_session.updated"}, events)
+			"proposal.rejected", "proposal.revision_requested", "lead_session.created", "lead_session.updated", "webhook.disabled"}, events)
 	})
 
 	t.Run("Pagination", func(t *testing.T) {

@@ -75,10 +75,16 @@ type Config struct {
 	EncryptionKey string
 	// RateLimit is API requests per second per account (bursts of twice that); 0 disables the limit.
 	RateLimit float64
-	// Workers and PerWebhook size the dispatcher. Default to delivery.WorkersDefault and
-	// delivery.PerWebhookDefault.
+	// Workers, PerAccount and PerWebhook bound the attempts in flight. Zero means the defaults
+	// (delivery.WorkersDefault, …); negative is invalid.
 	Workers    int
+	PerAccount int
 	PerWebhook int
+	// DisableAfter is how long a webhook may fail before it is disabled; 0 is the default, negative
+	// never disables.
+	DisableAfter time.Duration
+	// MaintenanceInterval is how often maintenance runs; 0 is the default.
+	MaintenanceInterval time.Duration
 	// ApplicationName names the process's PostgreSQL connections ("" for the driver's default).
 	ApplicationName string
 	// MaxWebhooks caps the webhooks of one account; zero means app.MaxWebhooksDefault, -1 no cap.
@@ -97,7 +103,7 @@ func (c *Config) Validate() error {
 		v    time.Duration
 	}{
 		{"delivery timeout", c.DeliveryTimeout}, {"log retention", c.LogRetention},
-		{"read timeout", c.ReadTimeout}, {"idle timeout", c.IdleTimeout},
+		{"read timeout", c.ReadTimeout}, {"idle timeout", c.IdleTimeout}, {"maintenance interval", c.MaintenanceInterval},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%s must be positive, got %s", d.name, d.v)
@@ -111,6 +117,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Workers < 0:
 		return fmt.Errorf("workers must be at least 1, got %d", c.Workers)
+	case c.PerAccount < 0:
+		return fmt.Errorf("per-account must be at least 1, got %d", c.PerAccount)
 	case c.PerWebhook < 0:
 		return fmt.Errorf("per-webhook must be at least 1, got %d", c.PerWebhook)
 	case c.MaxWebhooks < -1:
@@ -225,11 +233,12 @@ func New(cfg *Config, st store.Store, log *slog.Logger) (*Service, error) {
 	sender := delivery.NewSender(delivery.SenderConfig{Timeout: cfg.DeliveryTimeout, AllowPrivate: cfg.AllowPrivateTargets, UserAgent: UserAgent()})
 	d, err := delivery.NewDispatcher(&delivery.DispatcherConfig{Store: st, Sender: sender,
 		Policy: delivery.RetryPolicy{Schedule: cfg.RetrySchedule}, Metrics: metrics, Logger: log,
-		Workers: cfg.Workers, PerWebhook: cfg.PerWebhook})
+		Workers: cfg.Workers, PerAccount: cfg.PerAccount, PerWebhook: cfg.PerWebhook})
 	if err != nil {
 		return nil, err
 	}
-	m, err := delivery.NewMaintainer(&delivery.MaintainerConfig{Store: st, Retention: cfg.LogRetention, Logger: log})
+	m, err := delivery.NewMaintainer(&delivery.MaintainerConfig{Store: st, Retention: cfg.LogRetention, Logger: log,
+		DisableAfter: cfg.DisableAfter, Interval: cfg.MaintenanceInterval})
 	if err != nil {
 		return nil, err
 	}
@@ -242,11 +251,10 @@ func New(cfg *Config, st store.Store, log *slog.Logger) (*Service, error) {
 // Handler returns the HTTP handler: API, health and metrics.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix+"/", api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}))
 	mux.Handle("/p/", ui.NewSharePages(s.App, s.log))
 	mux.Handle("/", ui.NewConsole(s.App, s.log))
 	s.addOps(mux)
-	return mux
+	return api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}).Mount(mux)
 }
 
 // OpsHandler returns the handler of a delivery-only process: /healthz, /readyz and /metrics.

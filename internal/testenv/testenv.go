@@ -47,7 +47,11 @@ type Options struct {
 	DeliveryTimeout time.Duration
 	LogRetention    time.Duration
 	PerWebhook      int
+	PerAccount      int
 	Workers         int
+	// DisableAfter and MaintenanceInterval: see server.Config.
+	DisableAfter        time.Duration
+	MaintenanceInterval time.Duration
 	// DisallowPrivate keeps the SSRF guard on.
 	DisallowPrivate bool
 	// RateLimit is API requests per second per key; zero disables the limit (as everywhere).
@@ -73,7 +77,10 @@ func Start(t *testing.T, o Options) *Env {
 		LogRetention:        o.LogRetention,
 		RateLimit:           o.RateLimit,
 		Workers:             o.Workers,
+		PerAccount:          o.PerAccount,
 		PerWebhook:          o.PerWebhook,
+		DisableAfter:        o.DisableAfter,
+		MaintenanceInterval: o.MaintenanceInterval,
 		MaxWebhooks:         o.MaxWebhooks,
 	}
 	db, err := server.OpenStore(context.Background(), cfg)
