@@ -132,6 +132,8 @@ func TestNumericFlagsAreValidated(t *testing.T) {
 		{[]string{"serve", "--retry-schedule=30s,-1m"}, "--retry-schedule"},
 		{[]string{"worker", "--database=postgres://nowhere.invalid/db", "--workers=-1"}, "--workers must be at least 1"},
 		{[]string{"serve", "--max-webhooks=0"}, "--max-webhooks must be at least 1, got 0"},
+		{[]string{"serve", "--per-account=0"}, "--per-account must be at least 1, got 0"},
+		{[]string{"serve", "--disable-after=-1h"}, "--disable-after must not be negative"},
 		{[]string{"serve", "--workers=many"}, "--workers"},
 	} {
 		args := append(tc.args, "--database=sqlite:"+path, "--addr=127.0.0.1:0")
@@ -155,6 +157,7 @@ func TestHelpShowsTheDefaults(t *testing.T) {
 	for _, want := range []string{
 		`--workers=` + strconv.Itoa(delivery.WorkersDefault),
 		`--per-webhook=` + strconv.Itoa(delivery.PerWebhookDefault),
+		`--per-account=` + strconv.Itoa(delivery.PerAccountDefault),
 		`--delivery-timeout=` + delivery.TimeoutDefault.String(),
 		`--retry-schedule="` + delivery.RetryScheduleDefault + `"`,
 		`--rate-limit=` + strconv.Itoa(api.RateLimitDefault),
