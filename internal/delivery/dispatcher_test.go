@@ -240,14 +240,6 @@ func (l *lockedBuffer) String() string {
 	return l.buf.String()
 }
 
-func ids(ds []*webhook.Delivery) []string {
-	out := make([]string, len(ds))
-	for i, d := range ds {
-		out[i] = d.ID
-	}
-	return out
-}
-
 func claimedIDs(cs []*store.ClaimedDelivery) []string {
 	out := make([]string, len(cs))
 	for i, c := range cs {
