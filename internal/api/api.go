@@ -160,21 +160,6 @@ func (l *limiter) allow(key string) bool {
 	return b.Allow()
 }
 
-// statusOf is the one table from error code to HTTP status.
-var statusOf = map[errs.Code]int{
-	errs.InvalidJSON:      http.StatusBadRequest,
-	errs.Invalid:          http.StatusUnprocessableEntity,
-	errs.Unauthorized:     http.StatusUnauthorized,
-	errs.NotFound:         http.StatusNotFound,
-	errs.MethodNotAllowed: http.StatusMethodNotAllowed,
-	errs.Conflict:         http.StatusConflict,
-	errs.LimitReached:     http.StatusUnprocessableEntity,
-	errs.TooLarge:         http.StatusRequestEntityTooLarge,
-	errs.UnsupportedMedia: http.StatusUnsupportedMediaType,
-	errs.RateLimited:      http.StatusTooManyRequests,
-	errs.Internal:         http.StatusInternalServerError,
-}
-
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -192,7 +177,11 @@ func (h *Handler) error(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errs.Errorf(errs.Internal, "Something went wrong on our side; try again.")
 	}
-	writeJSON(w, statusOf[e.Code], errorBody{errorDetail{e.Code, e.Message, e.Fields}})
+	if e.Code == errs.Unavailable {
+		h.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, errs.Status(e.Code), errorBody{errorDetail{e.Code, e.Message, e.Fields}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

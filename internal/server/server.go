@@ -27,7 +27,8 @@ import (
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/postgres"
 	"github.com/quikly/webhooks/internal/store/sqlite"
-	"github.com/quikly/webhooks/internal/ui"
+	"github.com/quikly/webhooks/internal/ui/console"
+	"github.com/quikly/webhooks/internal/ui/share"
 )
 
 // Version is the build's version, set with -ldflags "-X …/server.Version=v1.2.3"; otherwise the
@@ -251,8 +252,8 @@ func New(cfg *Config, st store.Store, log *slog.Logger) (*Service, error) {
 // Handler returns the HTTP handler: API, health and metrics.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/p/", ui.NewSharePages(s.App, s.log))
-	mux.Handle("/", ui.NewConsole(s.App, s.log))
+	mux.Handle("/p/", share.New(s.App, s.log))
+	mux.Handle("/", console.New(s.App, s.log))
 	s.addOps(mux)
 	return api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}).Mount(mux)
 }

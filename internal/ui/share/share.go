@@ -1,6 +1,7 @@
-// Package ui serves the web pages: the console (Settings → Webhooks, logs) and the client's share
-// pages. Templates and static files are embedded.
-package ui
+// Package share serves the client's share page, {base-url}/p/{token}: a proposal to accept, reject or
+// ask changes of. Its template and style are embedded; each error's HTTP status comes from package
+// errs, as the API's does.
+package share
 
 import (
 	"bytes"
@@ -25,60 +26,51 @@ import (
 // stopped by http.CrossOriginProtection alone: browsers say where a POST comes from (Sec-Fetch-Site,
 // Origin), and a POST from another site is refused.
 
-//go:embed share_templates/share.html share_templates/share.css
-var shareFS embed.FS
+//go:embed templates/share.html templates/share.css
+var templateFS embed.FS
 
 var (
-	shareTemplates = template.Must(template.ParseFS(shareFS, "share_templates/share.html"))
-	shareCSS       = template.CSS(shareMustRead("share_templates/share.css"))
-	// shareCSP allows nothing but the page's own inline style (by hash, so no injected style or
+	templates = template.Must(template.ParseFS(templateFS, "templates/share.html"))
+	pageCSS   = template.CSS(mustRead("templates/share.css"))
+	// pageCSP allows nothing but the page's own inline style (by hash, so no injected style or
 	// script runs), forms that post back here, and no framing (an answer button must never sit
 	// under another site's overlay: clickjacking).
-	shareCSP = "default-src 'none'; style-src '" + shareHash(string(shareCSS)) + "'; form-action 'self'; " +
+	pageCSP = "default-src 'none'; style-src '" + cspHash(string(pageCSS)) + "'; form-action 'self'; " +
 		"frame-ancestors 'none'; base-uri 'none'"
 )
 
-func shareMustRead(name string) string {
-	b, err := shareFS.ReadFile(name)
+func mustRead(name string) string {
+	b, err := templateFS.ReadFile(name)
 	if err != nil {
 		panic(err)
 	}
 	return string(b)
 }
 
-func shareHash(s string) string {
+func cspHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// shareMaxForm bounds an answer's form body: a comment is at most 2000 characters (8 KB of UTF-8),
+// maxForm bounds an answer's form body: a comment is at most 2000 characters (8 KB of UTF-8),
 // so this leaves room for encoding and nothing for abuse.
-const shareMaxForm = 64 << 10
+const maxForm = 64 << 10
 
-// shareStatusOf is the share page's table from error code to HTTP status.
-var shareStatusOf = map[errs.Code]int{
-	errs.Invalid:  http.StatusUnprocessableEntity,
-	errs.NotFound: http.StatusNotFound,
-	errs.Conflict: http.StatusConflict,
-	errs.TooLarge: http.StatusRequestEntityTooLarge,
-	errs.Internal: http.StatusInternalServerError,
-}
-
-// sharePages serves the share pages. Safe for concurrent use.
-type sharePages struct {
+// pages serves the share pages. Safe for concurrent use.
+type pages struct {
 	app *app.App
 	log *slog.Logger
 }
 
-// NewSharePages returns the handler of the client's share pages under /p/: GET /p/{token} shows the
+// New returns the handler of the client's share pages under /p/: GET /p/{token} shows the
 // proposal, POST /p/{token} records the client's answer (form fields answer = accept, reject or
 // request_changes, and an optional comment) and redirects (303) back to the page. Cross-origin
 // POSTs are refused with 403.
-func NewSharePages(a *app.App, log *slog.Logger) http.Handler {
+func New(a *app.App, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &sharePages{app: a, log: log}
+	s := &pages{app: a, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /p/{token}", s.handleView)
 	mux.HandleFunc("POST /p/{token}", s.handleAnswer)
@@ -94,15 +86,15 @@ func NewSharePages(a *app.App, log *slog.Logger) http.Handler {
 		s.renderMessage(w, http.StatusForbidden, "Your answer was not recorded",
 			"The answer did not come from this proposal's page. Open the link you were sent and answer there.")
 	}))
-	return shareHeaders(cop.Handler(mux))
+	return securityHeaders(cop.Handler(mux))
 }
 
-// shareHeaders sets the headers every share page carries. The token in the URL is the only key to
+// securityHeaders sets the headers every share page carries. The token in the URL is the only key to
 // the proposal, so the page is never cached, indexed, or revealed to other sites through Referer.
-func shareHeaders(next http.Handler) http.Handler {
+func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", shareCSP)
+		h.Set("Content-Security-Policy", pageCSP)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
@@ -113,20 +105,20 @@ func shareHeaders(next http.Handler) http.Handler {
 }
 
 // handleView handles "GET /p/{token}".
-func (s *sharePages) handleView(w http.ResponseWriter, r *http.Request) {
+func (s *pages) handleView(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	p, err := s.app.GetSharedProposal(r.Context(), token)
 	if err != nil {
 		s.renderError(w, err, nil)
 		return
 	}
-	s.render(w, http.StatusOK, &shareData{Title: p.Name, Proposal: shareView(p, token, "")})
+	s.render(w, http.StatusOK, &pageData{Title: p.Name, Proposal: viewOf(p, token, "")})
 }
 
 // handleAnswer handles "POST /p/{token}".
-func (s *sharePages) handleAnswer(w http.ResponseWriter, r *http.Request) {
+func (s *pages) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	r.Body = http.MaxBytesReader(w, r.Body, shareMaxForm)
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -149,7 +141,7 @@ func (s *sharePages) handleAnswer(w http.ResponseWriter, r *http.Request) {
 			s.renderError(w, err, nil)
 			return
 		}
-		s.renderError(w, err, shareView(p, token, comment))
+		s.renderError(w, err, viewOf(p, token, comment))
 		return
 	}
 	// Post/redirect/get: a reload shows the outcome rather than re-submitting the answer.
@@ -157,17 +149,14 @@ func (s *sharePages) handleAnswer(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderError renders err with its status, above the proposal when there is one to show.
-func (s *sharePages) renderError(w http.ResponseWriter, err error, v *shareProposal) {
+func (s *pages) renderError(w http.ResponseWriter, err error, v *proposalView) {
 	var e *errs.Error
 	if !errors.As(err, &e) {
 		// The token is a secret: the log says what failed, not which link.
 		s.log.Error("share page: internal error", "err", err)
 		e = errs.Errorf(errs.Internal, "")
 	}
-	status, ok := shareStatusOf[e.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := errs.Status(e.Code)
 	var heading, text string
 	switch e.Code {
 	case errs.NotFound:
@@ -176,7 +165,7 @@ func (s *sharePages) renderError(w http.ResponseWriter, err error, v *sharePropo
 	case errs.Conflict:
 		heading, text = "Your answer was not recorded", e.Message
 	case errs.Invalid:
-		heading, text = "Your answer was not recorded", shareFieldProblems(e)
+		heading, text = "Your answer was not recorded", fieldProblems(e)
 	default:
 		heading, text = "Something went wrong", "We could not process this just now; please try again in a moment."
 		v = nil
@@ -185,11 +174,11 @@ func (s *sharePages) renderError(w http.ResponseWriter, err error, v *sharePropo
 	if v != nil {
 		title = v.Name
 	}
-	s.render(w, status, &shareData{Title: title, Message: &shareMessage{Heading: heading, Text: text, Tone: "error"}, Proposal: v})
+	s.render(w, status, &pageData{Title: title, Message: &message{Heading: heading, Text: text, Tone: "error"}, Proposal: v})
 }
 
-// shareFieldProblems words a validation error of the answer form for the client.
-func shareFieldProblems(e *errs.Error) string {
+// fieldProblems words a validation error of the answer form for the client.
+func fieldProblems(e *errs.Error) string {
 	if p, ok := e.Fields["comment"]; ok {
 		return "Your comment " + p + "."
 	}
@@ -201,22 +190,22 @@ func shareFieldProblems(e *errs.Error) string {
 
 // renderNotFound is the friendly 404: most likely a link cut short by a mail client, not an error
 // of the client's, so it is worded and styled calmly.
-func (s *sharePages) renderNotFound(w http.ResponseWriter) {
+func (s *pages) renderNotFound(w http.ResponseWriter) {
 	heading := "This link doesn't lead to a proposal"
-	s.render(w, http.StatusNotFound, &shareData{Title: heading, Message: &shareMessage{Heading: heading, Tone: "notice",
+	s.render(w, http.StatusNotFound, &pageData{Title: heading, Message: &message{Heading: heading, Tone: "notice",
 		Text: "The link may be incomplete or mistyped. Check that you copied all of it, or ask the person who sent it for a new one."}})
 }
 
-func (s *sharePages) renderMessage(w http.ResponseWriter, status int, heading, text string) {
-	s.render(w, status, &shareData{Title: heading, Message: &shareMessage{Heading: heading, Text: text, Tone: "error"}})
+func (s *pages) renderMessage(w http.ResponseWriter, status int, heading, text string) {
+	s.render(w, status, &pageData{Title: heading, Message: &message{Heading: heading, Text: text, Tone: "error"}})
 }
 
 // render executes the page into a buffer first, so a template failure becomes a clean 500 rather
 // than half a page.
-func (s *sharePages) render(w http.ResponseWriter, status int, d *shareData) {
-	d.CSS = shareCSS
+func (s *pages) render(w http.ResponseWriter, status int, d *pageData) {
+	d.CSS = pageCSS
 	var buf bytes.Buffer
-	if err := shareTemplates.ExecuteTemplate(&buf, "share", d); err != nil {
+	if err := templates.ExecuteTemplate(&buf, "share", d); err != nil {
 		s.log.Error("share page: render", "err", err)
 		http.Error(w, "Something went wrong; please try again.", http.StatusInternalServerError)
 		return
@@ -227,27 +216,27 @@ func (s *sharePages) render(w http.ResponseWriter, status int, d *shareData) {
 	w.Write(buf.Bytes())
 }
 
-// shareData is what the page template shows: a message, a proposal, or both.
-type shareData struct {
+// pageData is what the page template shows: a message, a proposal, or both.
+type pageData struct {
 	Title    string
 	CSS      template.CSS
-	Message  *shareMessage
-	Proposal *shareProposal
+	Message  *message
+	Proposal *proposalView
 }
 
-type shareMessage struct {
+type message struct {
 	Heading string
 	Text    string
 	Tone    string // the CSS class: "error", or "notice" for a calmer message
 }
 
-// shareProposal is a proposal as the client sees it, amounts already formatted.
-type shareProposal struct {
+// proposalView is a proposal as the client sees it, amounts already formatted.
+type proposalView struct {
 	Name            string
 	ClientName      string
 	Requirements    string
 	Currency        string
-	Items           []shareItem
+	Items           []itemView
 	Total           string
 	Status          string
 	RespondedAt     string
@@ -257,17 +246,17 @@ type shareProposal struct {
 	CommentMaxLen   int
 }
 
-type shareItem struct {
+type itemView struct {
 	Description string
 	Quantity    string
 	UnitPrice   string
 	Amount      string
 }
 
-func shareView(p *proposal.Proposal, token, comment string) *shareProposal {
-	v := &shareProposal{
+func viewOf(p *proposal.Proposal, token, comment string) *proposalView {
+	v := &proposalView{
 		Name: p.Name, ClientName: p.ClientName, Requirements: p.Requirements, Currency: p.Currency,
-		Total: shareMoney(p.Total(), p.Currency), Status: string(p.Status), RevisionComment: p.RevisionComment,
+		Total: money(p.Total(), p.Currency), Status: string(p.Status), RevisionComment: p.RevisionComment,
 		Action: "/p/" + token, Comment: comment, CommentMaxLen: proposal.RevisionCommentMaxLen,
 	}
 	if !p.RespondedAt.IsZero() {
@@ -275,23 +264,23 @@ func shareView(p *proposal.Proposal, token, comment string) *shareProposal {
 	}
 	for _, li := range p.LineItems {
 		amount, _ := li.Amount() // validated proposals never overflow
-		v.Items = append(v.Items, shareItem{Description: li.Description, Quantity: shareGroup(strconv.FormatInt(li.Quantity, 10)),
-			UnitPrice: shareMoney(li.UnitPrice, p.Currency), Amount: shareMoney(amount, p.Currency)})
+		v.Items = append(v.Items, itemView{Description: li.Description, Quantity: groupDigits(strconv.FormatInt(li.Quantity, 10)),
+			UnitPrice: money(li.UnitPrice, p.Currency), Amount: money(amount, p.Currency)})
 	}
 	return v
 }
 
-// shareMoney formats an amount with the currency's decimals and thousands separators: 12,500.00.
-func shareMoney(m proposal.Money, currency string) string {
+// money formats an amount with the currency's decimals and thousands separators: 12,500.00.
+func money(m proposal.Money, currency string) string {
 	whole, frac, found := strings.Cut(m.Format(currency), ".")
 	if !found {
-		return shareGroup(whole)
+		return groupDigits(whole)
 	}
-	return shareGroup(whole) + "." + frac
+	return groupDigits(whole) + "." + frac
 }
 
-// shareGroup puts a comma between each group of three digits of a non-negative whole number.
-func shareGroup(digits string) string {
+// groupDigits puts a comma between each group of three digits of a non-negative whole number.
+func groupDigits(digits string) string {
 	if len(digits) <= 3 {
 		return digits
 	}

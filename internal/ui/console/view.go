@@ -1,4 +1,4 @@
-package ui
+package console
 
 import (
 	"bytes"
@@ -14,44 +14,45 @@ import (
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
-// consoleBase is what every console page has: the layout reads it.
-type consoleBase struct {
+// pageBase is what every console page has: the layout reads it.
+type pageBase struct {
 	Title   string
 	Session *app.Session // nil when signed out
-	Crumbs  []consoleCrumb
+	Crumbs  []crumb
 	// Notice is a one-line confirmation shown above the content (after a redirect).
 	Notice string
 	// Wide lets a page use the full width (tables of logs).
 	Wide bool
 }
 
-func (b *consoleBase) base() *consoleBase { return b }
+func (b *pageBase) base() *pageBase { return b }
 
-// consoleCrumb is one step of the breadcrumb trail. Href is empty for steps that are not pages; the
+// crumb is one step of the breadcrumb trail. Href is empty for steps that are not pages; the
 // last step, the page itself, is marked Current by render.
-type consoleCrumb struct {
+type crumb struct {
 	Label   string
 	Href    string
 	Current bool
 }
 
-// consoleNotices are the confirmations a redirect can ask for with ?notice=. Only these fixed texts
+// notices are the confirmations a redirect can ask for with ?notice=. Only these fixed texts
 // can appear, so a crafted link cannot put words in the console's mouth.
-var consoleNotices = map[string]string{
-	"created":   "Webhook created.",
-	"updated":   "Webhook saved.",
-	"deleted":   "Webhook deleted. Its pending deliveries were cancelled.",
-	"paused":    "Webhook paused. New events are held until you resume it.",
-	"resumed":   "Webhook resumed. Held events are being delivered, oldest first.",
-	"resent":    "Delivery queued again: it will be sent shortly with the same body and ids.",
-	"signedout": "You have signed out.",
+var notices = map[string]string{
+	"created":     "Webhook created.",
+	"updated":     "Webhook saved.",
+	"deleted":     "Webhook deleted. Its pending deliveries were cancelled.",
+	"paused":      "Webhook paused. New events are held until you resume it.",
+	"resumed":     "Webhook resumed. Held events are being delivered, oldest first.",
+	"resent":      "Delivery queued again: it will be sent shortly with the same body and ids.",
+	"secretshown": "The signing secret is shown only once. If you did not copy it, regenerate a new one.",
+	"signedout":   "You have signed out.",
 }
 
-func consoleNotice(code string) string { return consoleNotices[code] }
+func noticeText(code string) string { return notices[code] }
 
-// consoleWebhook is a webhook as pages show it. It has no secret field on purpose: only the page that
-// answers a create or a regenerate ever receives the secret, separately.
-type consoleWebhook struct {
+// webhookView is a webhook as pages show it. It has no secret field on purpose: only the page a create or a
+// regenerate redirects to ever receives the secret, separately, once.
+type webhookView struct {
 	ID        string
 	Name      string
 	URL       string
@@ -62,11 +63,11 @@ type consoleWebhook struct {
 	// RotationUntil is when the previous secret stops signing webhook-signature; zero when none.
 	RotationUntil time.Time
 	// Recent holds the latest attempts, newest first (list and detail pages only).
-	Recent []*consoleAttempt
+	Recent []*attemptView
 }
 
-func consoleWebhookOf(w *webhook.Webhook, now time.Time) *consoleWebhook {
-	v := &consoleWebhook{ID: w.ID, Name: w.Name, URL: w.URL, Events: w.Events, IsActive: w.IsActive,
+func webhookViewOf(w *webhook.Webhook, now time.Time) *webhookView {
+	v := &webhookView{ID: w.ID, Name: w.Name, URL: w.URL, Events: w.Events, IsActive: w.IsActive,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.PreviousSecret != "" && now.Before(w.PreviousSecretExpiresAt) {
 		v.RotationUntil = w.PreviousSecretExpiresAt
@@ -75,7 +76,7 @@ func consoleWebhookOf(w *webhook.Webhook, now time.Time) *consoleWebhook {
 }
 
 // RecentSucceeded counts the recent attempts that succeeded.
-func (w *consoleWebhook) RecentSucceeded() int {
+func (w *webhookView) RecentSucceeded() int {
 	n := 0
 	for _, a := range w.Recent {
 		if a.Succeeded {
@@ -86,14 +87,14 @@ func (w *consoleWebhook) RecentSucceeded() int {
 }
 
 // RecentOldestFirst returns Recent in time order, for the row of dots that reads left to right.
-func (w *consoleWebhook) RecentOldestFirst() []*consoleAttempt {
+func (w *webhookView) RecentOldestFirst() []*attemptView {
 	out := slices.Clone(w.Recent)
 	slices.Reverse(out)
 	return out
 }
 
 // Health summarises the recent attempts in one word, for the indicator's colour.
-func (w *consoleWebhook) Health() string {
+func (w *webhookView) Health() string {
 	switch ok := w.RecentSucceeded(); {
 	case len(w.Recent) == 0:
 		return "none"
@@ -106,13 +107,13 @@ func (w *consoleWebhook) Health() string {
 	}
 }
 
-// consoleAttempt is a log entry as pages show it.
-type consoleAttempt struct {
+// attemptView is a log entry as pages show it.
+type attemptView struct {
 	*webhook.Attempt
 }
 
 // Status is "succeeded" or "failed", as in the API.
-func (a *consoleAttempt) Status() string {
+func (a *attemptView) Status() string {
 	if a.Succeeded {
 		return "succeeded"
 	}
@@ -120,31 +121,31 @@ func (a *consoleAttempt) Status() string {
 }
 
 // ResponseMS is the response time in whole milliseconds.
-func (a *consoleAttempt) ResponseMS() int64 { return a.ResponseTime.Milliseconds() }
+func (a *attemptView) ResponseMS() int64 { return a.ResponseTime.Milliseconds() }
 
 // PrettyPayload is the body sent, indented when it is JSON (it always is, but the bytes are shown
 // as sent when indenting fails).
-func (a *consoleAttempt) PrettyPayload() string { return consolePrettyJSON(a.Payload) }
+func (a *attemptView) PrettyPayload() string { return prettyJSON(a.Payload) }
 
 // PrettyResponse is the endpoint's answer, indented when it happens to be JSON.
-func (a *consoleAttempt) PrettyResponse() string { return consolePrettyJSON([]byte(a.ResponseBody)) }
+func (a *attemptView) PrettyResponse() string { return prettyJSON([]byte(a.ResponseBody)) }
 
 // ResponseIsJSON reports whether the response body is JSON, which keeps its indentation on screen.
-func (a *consoleAttempt) ResponseIsJSON() bool { return json.Valid([]byte(a.ResponseBody)) }
+func (a *attemptView) ResponseIsJSON() bool { return json.Valid([]byte(a.ResponseBody)) }
 
 // Headers returns the request headers sorted by name, for a stable table.
-func (a *consoleAttempt) Headers() []consoleHeader {
-	out := make([]consoleHeader, 0, len(a.RequestHeaders))
+func (a *attemptView) Headers() []headerView {
+	out := make([]headerView, 0, len(a.RequestHeaders))
 	for k, v := range a.RequestHeaders {
-		out = append(out, consoleHeader{k, v})
+		out = append(out, headerView{k, v})
 	}
-	slices.SortFunc(out, func(x, y consoleHeader) int { return strings.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name)) })
+	slices.SortFunc(out, func(x, y headerView) int { return strings.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name)) })
 	return out
 }
 
-type consoleHeader struct{ Name, Value string }
+type headerView struct{ Name, Value string }
 
-func consolePrettyJSON(data []byte) string {
+func prettyJSON(data []byte) string {
 	var buf bytes.Buffer
 	if json.Valid(data) && json.Indent(&buf, data, "", "  ") == nil {
 		return buf.String()
@@ -152,32 +153,32 @@ func consolePrettyJSON(data []byte) string {
 	return string(data)
 }
 
-// consoleToggleView is what the pause/resume switch needs.
-type consoleToggleView struct {
+// toggleView is what the pause/resume switch needs.
+type toggleView struct {
 	ID, Name, CSRF, Back string
 	Active               bool
 }
 
-// consoleEventOption is one checkbox of the events fieldset.
-type consoleEventOption struct {
+// eventOption is one checkbox of the events fieldset.
+type eventOption struct {
 	Event, Description string
 	Checked            bool
 }
 
-func consoleEventOptions(checked []string) []consoleEventOption {
-	out := make([]consoleEventOption, len(webhook.Catalogue))
+func eventOptions(checked []string) []eventOption {
+	out := make([]eventOption, len(webhook.Catalogue))
 	for i, e := range webhook.Catalogue {
-		out[i] = consoleEventOption{e.Event, e.Description, slices.Contains(checked, e.Event)}
+		out[i] = eventOption{e.Event, e.Description, slices.Contains(checked, e.Event)}
 	}
 	return out
 }
 
 // funcs are the template helpers.
-func (c *console) funcs() template.FuncMap {
+func (c *handler) funcs() template.FuncMap {
 	return template.FuncMap{
 		"asset": func(name string) string { return "/static/" + name + "?v=" + c.version },
-		"toggle": func(csrf string, w *consoleWebhook, back string) consoleToggleView {
-			return consoleToggleView{ID: w.ID, Name: w.Name, CSRF: csrf, Back: back, Active: w.IsActive}
+		"toggle": func(csrf string, w *webhookView, back string) toggleView {
+			return toggleView{ID: w.ID, Name: w.Name, CSRF: csrf, Back: back, Active: w.IsActive}
 		},
 		"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"when": func(t time.Time) string {
@@ -186,7 +187,7 @@ func (c *console) funcs() template.FuncMap {
 			}
 			return t.UTC().Format("2 Jan 2006, 15:04:05 UTC")
 		},
-		"ago": func(t time.Time) string { return consoleAgo(c.now().Sub(t)) },
+		"ago": func(t time.Time) string { return ago(c.now().Sub(t)) },
 		"query": func(kv ...string) template.URL {
 			v := url.Values{}
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -202,11 +203,11 @@ func (c *console) funcs() template.FuncMap {
 	}
 }
 
-func (c *console) now() time.Time { return c.app.Now() }
+func (c *handler) now() time.Time { return c.app.Now() }
 
-// consoleAgo says how long ago something happened, coarsely: the list needs "is it recent", not
+// ago says how long ago something happened, coarsely: the list needs "is it recent", not
 // the exact time (which the log page gives).
-func consoleAgo(d time.Duration) string {
+func ago(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return "just now"

@@ -1,4 +1,7 @@
-package ui
+// Package console serves the web console at /: sign-in, Settings → Webhooks, a webhook's page and its
+// delivery logs. Templates and static files are embedded. It calls the same use cases as the API
+// (package app), and takes each error's HTTP status from package errs, as the API does.
+package console
 
 import (
 	"bytes"
@@ -23,48 +26,49 @@ import (
 // The console's templates and static files live in the binary: no front-end build step, one file to
 // deploy.
 var (
-	//go:embed console_templates/*.html
-	consoleTemplateFS embed.FS
-	//go:embed console_static
-	consoleStaticFS embed.FS
+	//go:embed templates/*.html
+	templateFS embed.FS
+	//go:embed static
+	staticFS embed.FS
 )
 
-// consoleMaxForm bounds a console form body, like the API's 1 MiB bound on JSON bodies.
-const consoleMaxForm = 1 << 20
+// maxForm bounds a console form body, like the API's 1 MiB bound on JSON bodies.
+const maxForm = 1 << 20
 
-// consoleCookieName names the session cookie on plain http. On https the cookie carries the __Host-
+// plainCookieName names the session cookie on plain http. On https the cookie carries the __Host-
 // prefix, which browsers accept only with Secure, Path=/ and no Domain, so no sibling subdomain can
 // plant or overwrite it.
 const (
-	consoleCookieName       = "quikly_session"
-	consoleSecureCookieName = "__Host-quikly_session"
+	plainCookieName  = "quikly_session"
+	secureCookieName = "__Host-quikly_session"
 )
 
-// consoleCSRFField is the name of the hidden input that carries the per-session CSRF token.
-const consoleCSRFField = "csrf_token"
+// csrfField is the name of the hidden input that carries the per-session CSRF token.
+const csrfField = "csrf_token"
 
-// console serves the web console. Safe for concurrent use.
-type console struct {
+// handler serves the web console. Safe for concurrent use.
+type handler struct {
 	app     *app.App
 	log     *slog.Logger
 	pages   map[string]*template.Template
 	static  http.Handler
 	version string // of the static files, busts caches when they change
+	reveals usedReveals
 }
 
-// NewConsole returns the handler of the web console at /: sign-in, Settings → Webhooks and the
+// New returns the handler of the web console at /: sign-in, Settings → Webhooks and the
 // delivery logs. It calls the same use cases as the API, never the API itself. Every state-changing
 // request passes http.CrossOriginProtection and, once signed in, must carry the session's CSRF token.
-func NewConsole(a *app.App, log *slog.Logger) http.Handler {
+func New(a *app.App, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	static, err := fs.Sub(consoleStaticFS, "console_static")
+	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		panic(err) // the directory is embedded above; a failure is a build mistake
 	}
-	c := &console{app: a, log: log, static: http.FileServerFS(static), version: consoleVersion(static)}
-	c.pages = consoleParsePages(c)
+	c := &handler{app: a, log: log, static: http.FileServerFS(static), version: assetVersion(static)}
+	c.pages = parsePages(c)
 
 	mux := http.NewServeMux()
 	c.routes(mux)
@@ -72,25 +76,25 @@ func NewConsole(a *app.App, log *slog.Logger) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, nil, http.StatusForbidden, "This request came from another site, so it was refused. Open the console directly and try again.")
 	}))
-	return consoleHeaders(cop.Handler(mux))
+	return securityHeaders(cop.Handler(mux))
 }
 
-// consoleMethods are the methods that get a 405 page (with Allow) on a path that does not take them.
+// allMethods are the methods that get a 405 page (with Allow) on a path that does not take them.
 // Method-less catch-alls would conflict with the method patterns of neighbouring paths
 // ("GET /webhooks/{id}" and "/webhooks/new"), so each is registered by name.
-var consoleMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+var allMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 // route registers path with one handler per method; other methods get a 405 page with Allow.
-func (c *console) route(mux *http.ServeMux, path string, methods map[string]http.HandlerFunc) {
+func (c *handler) route(mux *http.ServeMux, path string, methods map[string]http.HandlerFunc) {
 	allow := make([]string, 0, len(methods))
-	for _, m := range consoleMethods {
+	for _, m := range allMethods {
 		if fn, ok := methods[m]; ok {
 			mux.HandleFunc(m+" "+path, fn)
 			allow = append(allow, m)
 		}
 	}
 	_, get := methods["GET"]
-	for _, m := range consoleMethods {
+	for _, m := range allMethods {
 		if _, ok := methods[m]; ok || (m == "HEAD" && get) {
 			continue // GET patterns serve HEAD too
 		}
@@ -102,7 +106,7 @@ func (c *console) route(mux *http.ServeMux, path string, methods map[string]http
 }
 
 // routes is the console's URL map.
-func (c *console) routes(mux *http.ServeMux) {
+func (c *handler) routes(mux *http.ServeMux) {
 	c.route(mux, "/{$}", map[string]http.HandlerFunc{"GET": c.handleRoot})
 	c.route(mux, "/signin", map[string]http.HandlerFunc{"GET": c.handleSignInForm, "POST": c.handleSignIn})
 	c.route(mux, "/signout", map[string]http.HandlerFunc{"POST": c.mutate(c.handleSignOut)})
@@ -111,6 +115,7 @@ func (c *console) routes(mux *http.ServeMux) {
 	c.route(mux, "/webhooks/{id}", map[string]http.HandlerFunc{"GET": c.authed(c.handleWebhookView)})
 	c.route(mux, "/webhooks/{id}/edit", map[string]http.HandlerFunc{"GET": c.authed(c.handleWebhookEditForm), "POST": c.mutate(c.handleWebhookEdit)})
 	c.route(mux, "/webhooks/{id}/toggle", map[string]http.HandlerFunc{"POST": c.mutate(c.handleWebhookToggle)})
+	c.route(mux, "/webhooks/{id}/secret", map[string]http.HandlerFunc{"GET": c.authed(c.handleSecret)})
 	c.route(mux, "/webhooks/{id}/test", map[string]http.HandlerFunc{"POST": c.mutate(c.handleWebhookTest)})
 	c.route(mux, "/webhooks/{id}/regenerate", map[string]http.HandlerFunc{"GET": c.authed(c.handleRegenerateConfirm), "POST": c.mutate(c.handleRegenerate)})
 	c.route(mux, "/webhooks/{id}/delete", map[string]http.HandlerFunc{"GET": c.authed(c.handleDeleteConfirm), "POST": c.mutate(c.handleDelete)})
@@ -123,10 +128,10 @@ func (c *console) routes(mux *http.ServeMux) {
 	})
 }
 
-// consoleHeaders sets the headers every console response carries. The CSP allows only our own
+// securityHeaders sets the headers every console response carries. The CSP allows only our own
 // scripts and styles, so even a template bug cannot run injected script; pages hold account data
 // and, once, secrets, so nothing is cached.
-func consoleHeaders(h http.Handler) http.Handler {
+func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
@@ -143,7 +148,7 @@ func consoleHeaders(h http.Handler) http.Handler {
 
 // handleStatic handles "GET /static/": the embedded CSS, JS and icon. A URL with the current version
 // (as the templates write it) is cached for good; any other is revalidated.
-func (c *console) handleStatic(w http.ResponseWriter, r *http.Request) {
+func (c *handler) handleStatic(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("v") == c.version {
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
@@ -152,8 +157,8 @@ func (c *console) handleStatic(w http.ResponseWriter, r *http.Request) {
 	http.StripPrefix("/static", c.static).ServeHTTP(w, r)
 }
 
-// consoleVersion hashes the static files so their URLs change whenever they do.
-func consoleVersion(static fs.FS) string {
+// assetVersion hashes the static files so their URLs change whenever they do.
+func assetVersion(static fs.FS) string {
 	h := sha256.New()
 	fs.WalkDir(static, ".", func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -170,31 +175,31 @@ func consoleVersion(static fs.FS) string {
 
 // secure reports whether the console is served over https, judged by the configured base URL (a TLS
 // terminating proxy in front of quikly hides the scheme from the request itself).
-func (c *console) secure() bool {
+func (c *handler) secure() bool {
 	return strings.HasPrefix(strings.ToLower(c.app.BaseURL), "https://")
 }
 
-func (c *console) cookieName() string {
+func (c *handler) cookieName() string {
 	if c.secure() {
-		return consoleSecureCookieName
+		return secureCookieName
 	}
-	return consoleCookieName
+	return plainCookieName
 }
 
 // setSessionCookie hands the browser a session. HttpOnly keeps it from scripts; SameSite=Lax keeps
 // other sites' forms and fetches from sending it (top-level links still do, so a link to the console
 // opens signed in).
-func (c *console) setSessionCookie(w http.ResponseWriter, s *app.Session) {
+func (c *handler) setSessionCookie(w http.ResponseWriter, s *app.Session) {
 	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: s.ID, Path: "/", Expires: s.ExpiresAt,
 		MaxAge: int(s.ExpiresAt.Sub(c.now()).Seconds()), HttpOnly: true, Secure: c.secure(), SameSite: http.SameSiteLaxMode})
 }
 
-func (c *console) clearSessionCookie(w http.ResponseWriter) {
+func (c *handler) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: c.secure(), SameSite: http.SameSiteLaxMode})
 }
 
-func (c *console) sessionID(r *http.Request) string {
+func (c *handler) sessionID(r *http.Request) string {
 	if ck, err := r.Cookie(c.cookieName()); err == nil {
 		return ck.Value
 	}
@@ -203,7 +208,7 @@ func (c *console) sessionID(r *http.Request) string {
 
 // optionalSession returns the request's session, or nil; for pages that look better signed in but do
 // not need it (errors, not found).
-func (c *console) optionalSession(r *http.Request) *app.Session {
+func (c *handler) optionalSession(r *http.Request) *app.Session {
 	id := c.sessionID(r)
 	if id == "" {
 		return nil
@@ -215,11 +220,11 @@ func (c *console) optionalSession(r *http.Request) *app.Session {
 	return s
 }
 
-// consoleHandlerFunc is a handler that runs with a signed-in session.
-type consoleHandlerFunc func(w http.ResponseWriter, r *http.Request, s *app.Session)
+// sessionHandlerFunc is a handler that runs with a signed-in session.
+type sessionHandlerFunc func(w http.ResponseWriter, r *http.Request, s *app.Session)
 
 // authed runs fn with the request's session; without a valid one it sends the browser to sign in.
-func (c *console) authed(fn consoleHandlerFunc) http.HandlerFunc {
+func (c *handler) authed(fn sessionHandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := c.sessionID(r)
 		s, err := c.app.SessionAccount(r.Context(), id)
@@ -228,8 +233,8 @@ func (c *console) authed(fn consoleHandlerFunc) http.HandlerFunc {
 			if id != "" {
 				c.clearSessionCookie(w) // a stale cookie would only repeat this round trip
 			}
-			if consoleWantsJSON(r) {
-				consoleWriteJSON(w, http.StatusUnauthorized, map[string]any{"error": "signed_out"})
+			if wantsJSON(r) {
+				writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "signed_out"})
 				return
 			}
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
@@ -244,12 +249,12 @@ func (c *console) authed(fn consoleHandlerFunc) http.HandlerFunc {
 
 // mutate is authed plus the per-session CSRF check: the form's token must equal the session's. It
 // backs up http.CrossOriginProtection for browsers that send neither Sec-Fetch-Site nor Origin.
-func (c *console) mutate(fn consoleHandlerFunc) http.HandlerFunc {
+func (c *handler) mutate(fn sessionHandlerFunc) http.HandlerFunc {
 	return c.authed(func(w http.ResponseWriter, r *http.Request, s *app.Session) {
 		if !c.parseForm(w, r, s) {
 			return
 		}
-		if !consoleTokenEqual(r.PostForm.Get(consoleCSRFField), s.CSRFToken) {
+		if !tokenEqual(r.PostForm.Get(csrfField), s.CSRFToken) {
 			c.renderError(w, r, s, http.StatusForbidden, "This form has expired or did not come from this console. Go back, reload the page and try again.")
 			return
 		}
@@ -258,8 +263,8 @@ func (c *console) mutate(fn consoleHandlerFunc) http.HandlerFunc {
 }
 
 // parseForm reads a bounded form body; on failure it has answered the request.
-func (c *console) parseForm(w http.ResponseWriter, r *http.Request, s *app.Session) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, consoleMaxForm)
+func (c *handler) parseForm(w http.ResponseWriter, r *http.Request, s *app.Session) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			c.renderError(w, r, s, http.StatusRequestEntityTooLarge, "The form is too large.")
@@ -271,17 +276,17 @@ func (c *console) parseForm(w http.ResponseWriter, r *http.Request, s *app.Sessi
 	return true
 }
 
-// consoleTokenEqual compares tokens in constant time, so response timing tells an attacker nothing
+// tokenEqual compares tokens in constant time, so response timing tells an attacker nothing
 // about how much of a guess was right.
-func consoleTokenEqual(got, want string) bool {
+func tokenEqual(got, want string) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-func consoleWantsJSON(r *http.Request) bool {
+func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-func consoleWriteJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
@@ -289,22 +294,8 @@ func consoleWriteJSON(w http.ResponseWriter, status int, v any) {
 
 // --- rendering ---
 
-// consoleStatusOf is the one table from error code to HTTP status for the console's pages.
-var consoleStatusOf = map[errs.Code]int{
-	errs.InvalidJSON:      http.StatusBadRequest,
-	errs.Invalid:          http.StatusUnprocessableEntity,
-	errs.Unauthorized:     http.StatusUnauthorized,
-	errs.NotFound:         http.StatusNotFound,
-	errs.MethodNotAllowed: http.StatusMethodNotAllowed,
-	errs.Conflict:         http.StatusConflict,
-	errs.TooLarge:         http.StatusRequestEntityTooLarge,
-	errs.UnsupportedMedia: http.StatusUnsupportedMediaType,
-	errs.RateLimited:      http.StatusTooManyRequests,
-	errs.Internal:         http.StatusInternalServerError,
-}
-
-// consoleErrorTitles heads the error page of each status.
-var consoleErrorTitles = map[int]string{
+// errorTitles heads the error page of each status.
+var errorTitles = map[int]string{
 	http.StatusBadRequest:            "Bad request",
 	http.StatusUnauthorized:          "Signed out",
 	http.StatusForbidden:             "Request refused",
@@ -318,16 +309,13 @@ var consoleErrorTitles = map[int]string{
 }
 
 // fail renders err as an error page. Errors without a code are internal: logged, never shown.
-func (c *console) fail(w http.ResponseWriter, r *http.Request, s *app.Session, err error) {
+func (c *handler) fail(w http.ResponseWriter, r *http.Request, s *app.Session, err error) {
 	e, ok := errors.AsType[*errs.Error](err)
 	if !ok {
 		c.log.Error("console: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errs.Errorf(errs.Internal, "Something went wrong on our side; try again.")
 	}
-	status := consoleStatusOf[e.Code]
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
+	status := errs.Status(e.Code)
 	msg := e.Message
 	for _, field := range slices.Sorted(maps.Keys(e.Fields)) {
 		msg += " " + field + " " + e.Fields[field] + "."
@@ -338,37 +326,37 @@ func (c *console) fail(w http.ResponseWriter, r *http.Request, s *app.Session, e
 	c.renderError(w, r, s, status, msg)
 }
 
-// consoleErrorPage is the data of error.html.
-type consoleErrorPage struct {
-	consoleBase
+// errorPage is the data of error.html.
+type errorPage struct {
+	pageBase
 	Status  int
 	Message string
 }
 
-func (c *console) renderError(w http.ResponseWriter, r *http.Request, s *app.Session, status int, msg string) {
-	if consoleWantsJSON(r) {
-		consoleWriteJSON(w, status, map[string]any{"error": msg})
+func (c *handler) renderError(w http.ResponseWriter, r *http.Request, s *app.Session, status int, msg string) {
+	if wantsJSON(r) {
+		writeJSON(w, status, map[string]any{"error": msg})
 		return
 	}
-	title := consoleErrorTitles[status]
+	title := errorTitles[status]
 	if title == "" {
 		title = http.StatusText(status)
 	}
 	if msg == "" && status == http.StatusNotFound {
 		msg = "There is nothing here. It may have been deleted, or it belongs to another account."
 	}
-	c.render(w, r, status, "error.html", &consoleErrorPage{consoleBase: consoleBase{Title: title, Session: s}, Status: status, Message: msg})
+	c.render(w, r, status, "error.html", &errorPage{pageBase: pageBase{Title: title, Session: s}, Status: status, Message: msg})
 }
 
 // render executes a page into a buffer first, so a template error becomes a clean 500, not half a page.
-func (c *console) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
+func (c *handler) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
 	t, ok := c.pages[page]
 	if !ok {
 		c.log.Error("console: no such page", "page", page)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	if b, ok := data.(interface{ base() *consoleBase }); ok {
+	if b, ok := data.(interface{ base() *pageBase }); ok {
 		if crumbs := b.base().Crumbs; len(crumbs) > 0 {
 			crumbs[len(crumbs)-1].Current, crumbs[len(crumbs)-1].Href = true, ""
 		}
@@ -384,9 +372,9 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	w.Write(buf.Bytes())
 }
 
-// consoleParsePages parses each page together with the layout and the shared partials.
-func consoleParsePages(c *console) map[string]*template.Template {
-	entries, err := fs.ReadDir(consoleTemplateFS, "console_templates")
+// parsePages parses each page together with the layout and the shared partials.
+func parsePages(c *handler) map[string]*template.Template {
+	entries, err := fs.ReadDir(templateFS, "templates")
 	if err != nil {
 		panic(err)
 	}
@@ -397,8 +385,8 @@ func consoleParsePages(c *console) map[string]*template.Template {
 			continue
 		}
 		t := template.New(name).Funcs(c.funcs())
-		pages[name] = template.Must(t.ParseFS(consoleTemplateFS, "console_templates/layout.html",
-			"console_templates/partials.html", "console_templates/"+name))
+		pages[name] = template.Must(t.ParseFS(templateFS, "templates/layout.html",
+			"templates/partials.html", "templates/"+name))
 	}
 	return pages
 }
