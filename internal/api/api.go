@@ -33,6 +33,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	limits *limiter
 	log    *slog.Logger
+
+	patterns []string // "METHOD /path" of every route, for the OpenAPI coverage test
 }
 
 // Config configures New.
@@ -68,6 +70,9 @@ func accountFrom(r *http.Request) *account.Account {
 
 // ServeHTTP authenticates first (SPEC §3: 401 before 404, 413 or 415), then rate-limits, then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.serveOpenAPI(w, r) { // the API's description needs no key
+		return
+	}
 	key := r.Header.Get("X-API-Key")
 	acct, err := h.app.Authenticate(r.Context(), key)
 	if err != nil {
@@ -155,6 +160,7 @@ func (h *Handler) route(path string, methods map[string]http.HandlerFunc) {
 	allow := make([]string, 0, len(methods))
 	for m, fn := range methods {
 		h.mux.HandleFunc(m+" "+Prefix+path, fn)
+		h.patterns = append(h.patterns, m+" "+path)
 		allow = append(allow, m)
 	}
 	h.mux.HandleFunc(Prefix+path, func(w http.ResponseWriter, r *http.Request) {
