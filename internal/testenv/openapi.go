@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -149,4 +150,62 @@ func (c checkingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // document; Do and DoRaw use it.
 func (e *Env) APIClient() *http.Client {
 	return &http.Client{Transport: checkingTransport{t: e.t, next: http.DefaultTransport}}
+}
+
+// CheckDelivery returns what in a delivery (the headers and body a receiver got) the document's
+// `webhooks` entry for event does not describe; nil when everything is described.
+func (c *OpenAPIChecker) CheckDelivery(event string, header http.Header, body []byte) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	item := c.model.Webhooks.GetOrZero(event)
+	if item == nil || item.Post == nil {
+		return []string{"event " + event + " is not in the document's webhooks"}
+	}
+	var problems []string
+	sv := schema_validation.NewSchemaValidator(config.WithExistingOpts(c.opts))
+	for _, p := range item.Post.Parameters {
+		if p.In != "header" {
+			continue
+		}
+		v := header.Get(p.Name)
+		if v == "" {
+			if p.Required != nil && *p.Required {
+				problems = append(problems, "header "+p.Name+" is missing")
+			}
+			continue
+		}
+		quoted, _ := json.Marshal(v)
+		if ok, errs := sv.ValidateSchemaBytes(p.Schema.Schema(), quoted); !ok {
+			for _, e := range errs {
+				problems = append(problems, "header "+p.Name+": "+e.Reason)
+			}
+		}
+	}
+	if ct := header.Get("Content-Type"); ct != "application/json" {
+		problems = append(problems, "Content-Type "+ct+" is not application/json")
+	}
+	media := item.Post.RequestBody.Content.GetOrZero("application/json")
+	if ok, errs := sv.ValidateSchemaBytes(media.Schema.Schema(), body); !ok {
+		for _, e := range errs {
+			p := "body: " + e.Reason
+			for _, se := range e.SchemaValidationErrors {
+				p += fmt.Sprintf("; %s at %s", se.Reason, se.FieldPath)
+			}
+			problems = append(problems, p)
+		}
+	}
+	return problems
+}
+
+// CheckDelivery fails the test when the document's `webhooks` section does not describe a delivery
+// of event that a receiver got.
+func (e *Env) CheckDelivery(event string, got Received) {
+	e.t.Helper()
+	checker, err := sharedChecker()
+	if err != nil {
+		e.t.Fatalf("OpenAPI document: %v", err)
+	}
+	if problems := checker.CheckDelivery(event, got.Header, got.Body); len(problems) > 0 {
+		e.t.Errorf("a %s delivery the OpenAPI document does not describe:\n  %s\nbody: %s", event, strings.Join(problems, "\n  "), got.Body)
+	}
 }

@@ -122,3 +122,30 @@ func TestOpenAPIServedDocumentIsChecked(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, api.OpenAPI(), body)
 }
+
+// TestOpenAPICheckDeliveryFails checks the delivery check on a made-up delivery: described, then
+// with a header missing, a malformed signature and a body of the wrong shape.
+func TestOpenAPICheckDeliveryFails(t *testing.T) {
+	checker, err := sharedChecker()
+	require.NoError(t, err)
+	body := []byte(`{"event":"lead_session.created","timestamp":"2026-04-03T14:30:00Z","webhook_id":"wh_2Qx8mD0k3Jf9LrT5vB7nZc1a",` +
+		`"data":{"lead_session_id":"0192f3a4-5b6c-7d8e-9f01-23456789abcd","channel":"api","channel_id":"1","client_name":"Ada","brief":"","status":"gathering_info"}}`)
+	header := http.Header{}
+	for k, v := range map[string]string{"Content-Type": "application/json", "User-Agent": "Quikly-Webhooks/dev",
+		"X-Quikly-Event": "lead_session.created", "X-Quikly-Signature": strings.Repeat("ab", 32), "X-Quikly-Timestamp": "1775226600",
+		"X-Quikly-Webhook-Id": "wh_2Qx8mD0k3Jf9LrT5vB7nZc1a", "webhook-id": "evt_2Qx8mD0k3Jf9LrT5vB7nZc1a", "webhook-timestamp": "1775226600",
+		"webhook-signature": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="} {
+		header.Set(k, v)
+	}
+	require.Empty(t, checker.CheckDelivery("lead_session.created", header, body))
+	require.NotEmpty(t, checker.CheckDelivery("proposal.created", header, body), "the body's event is not the entry's")
+	require.NotEmpty(t, checker.CheckDelivery("lead_session.deleted", header, body))
+
+	missing := header.Clone()
+	missing.Del("webhook-id")
+	require.Contains(t, strings.Join(checker.CheckDelivery("lead_session.created", missing, body), "\n"), "webhook-id is missing")
+	bad := header.Clone()
+	bad.Set("X-Quikly-Signature", "ABC")
+	require.Contains(t, strings.Join(checker.CheckDelivery("lead_session.created", bad, body), "\n"), "X-Quikly-Signature")
+	require.NotEmpty(t, checker.CheckDelivery("lead_session.created", header, []byte(strings.Replace(string(body), `"brief":"",`, "", 1))))
+}
