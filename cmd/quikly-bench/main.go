@@ -9,8 +9,9 @@
 //
 // Scenarios: ceiling (raw signed POSTs to the receiver, no queue: the physical limit of the run),
 // drain (a queued backlog to one webhook), e2e (concurrent API clients), paced (a steady event rate),
-// fanout (one event to many webhooks), isolation (a hanging endpoint beside a healthy one) and backlog
-// (a million pending deliveries: memory and first claim). Ratios compare rates of the same run.
+// fanout (one event to many webhooks), isolation (a hanging endpoint beside a healthy one), noisy (one
+// account's steady events beside another's hundreds of hung webhooks) and backlog (a million pending
+// deliveries: memory and first claim). Ratios compare rates of the same run.
 package main
 
 import (
@@ -30,12 +31,12 @@ import (
 )
 
 // scenarioNames are the scenarios in the order they run.
-var scenarioNames = []string{"ceiling", "drain", "e2e", "paced", "fanout", "isolation", "backlog"}
+var scenarioNames = []string{"ceiling", "drain", "e2e", "paced", "fanout", "isolation", "noisy", "backlog"}
 
 // cli is the command line. Size flags left at zero take the default of the mode (full or --smoke).
 type cli struct {
 	All      bool     `help:"Run every scenario."`
-	Scenario []string `name:"scenario" short:"s" placeholder:"NAME" help:"Scenario to run (repeatable): ceiling, drain, e2e, paced, fanout, isolation, backlog."`
+	Scenario []string `name:"scenario" short:"s" placeholder:"NAME" help:"Scenario to run (repeatable): ceiling, drain, e2e, paced, fanout, isolation, noisy, backlog."`
 	Database string   `name:"database" default:"sqlite" placeholder:"sqlite|postgres://…" help:"sqlite (a temporary file per scenario) or the URL of a PostgreSQL server (a fresh database per scenario, dropped after)."`
 	Quikly   string   `name:"quikly" type:"path" placeholder:"PATH" help:"quikly binary to measure; by default ./cmd/quikly is built into a temporary directory (without -race)."`
 	JSON     string   `name:"json" default:"bench-results/results.json" placeholder:"FILE" help:"Where to write the results as JSON."`
@@ -56,6 +57,7 @@ type cli struct {
 	IsolationBacklog  int           `name:"isolation-backlog" help:"Deliveries queued for the hanging endpoint (5000; smoke 100)."`
 	IsolationTimeout  time.Duration `name:"isolation-timeout" help:"quikly's --delivery-timeout in isolation, how long the hanging endpoint holds each request (2s; smoke 1s)."`
 	BacklogDeliveries int           `name:"backlog-deliveries" help:"Pending deliveries of backlog (1000000; smoke 2000)."`
+	NoisyWebhooks     []int         `name:"noisy-webhooks" sep:"," placeholder:"N" help:"Hung webhooks of the noisy account, one pass each (50,500; smoke 5)."`
 	BacklogSettle     time.Duration `name:"backlog-settle" help:"How long quikly runs on the backlog before its memory is read (5s; smoke 1s)."`
 }
 
@@ -75,10 +77,15 @@ type sizes struct {
 	IsolationTimeout  time.Duration
 	BacklogDeliveries int
 	BacklogSettle     time.Duration
+	NoisyWebhooks     []int
+	NoisyBacklog      int
+	NoisyRate         int
+	NoisyDuration     time.Duration
 }
 
 // defaultSizes are those of the issue, or tiny ones for a smoke run.
-func defaultSizes(smoke bool) sizes {
+func defaultSizes(smoke bool) (s sizes) {
+	defer noisyDefaults(&s, smoke)
 	if smoke {
 		return sizes{CeilingRequests: 1000, CeilingClients: []int{16}, DrainEvents: 200, E2EClients: 8,
 			E2EDuration: 2 * time.Second, PacedRate: 50, PacedDuration: 2 * time.Second, FanoutWebhooks: 20,
@@ -146,6 +153,9 @@ func (c *cli) options() (*options, error) {
 	setInt(&s.BacklogSettle, c.BacklogSettle)
 	if len(c.CeilingClients) > 0 {
 		s.CeilingClients = c.CeilingClients
+	}
+	if len(c.NoisyWebhooks) > 0 {
+		s.NoisyWebhooks = c.NoisyWebhooks
 	}
 	for _, n := range s.CeilingClients {
 		if n <= 0 {
@@ -250,7 +260,7 @@ func run(ctx context.Context, o *options, out, progress io.Writer) (*Report, err
 		}}
 	scenarios := map[string]func(context.Context, *Result) error{
 		"ceiling": b.runCeiling, "drain": b.runDrain, "e2e": b.runE2E, "paced": b.runPaced,
-		"fanout": b.runFanout, "isolation": b.runIsolation, "backlog": b.runBacklog,
+		"fanout": b.runFanout, "isolation": b.runIsolation, "noisy": b.runNoisy, "backlog": b.runBacklog,
 	}
 	for _, name := range o.Scenarios {
 		if ctx.Err() != nil {

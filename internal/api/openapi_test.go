@@ -60,9 +60,13 @@ func openapiOperations(t *testing.T) []string {
 // openapi/*.yaml, or described without being registered.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	h := New(nil, Config{RateLimit: -1})
-	routes := append([]string{"GET /openapi.json"}, h.patterns...) // served before authentication
+	routes := []string{"GET /openapi.json"} // served before authentication
+	for _, r := range h.Routes() {
+		method, path, _ := strings.Cut(r, " ")
+		routes = append(routes, method+" "+strings.TrimPrefix(path, Prefix))
+	}
 	slices.Sort(routes)
-	require.NotEmpty(t, h.patterns)
+	require.Greater(t, len(routes), 1)
 	require.Equal(t, routes, openapiOperations(t),
 		"routes registered in api.go (left) and operations described in openapi/*.yaml (right) differ")
 }

@@ -3,39 +3,54 @@ package delivery
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/webhook"
 )
 
 // Dispatcher defaults.
 const (
-	// WorkersDefault is 8 × PerWebhookDefault: a hung webhook holds an eighth of the pool, and the
-	// claims that refill a healthy webhook beside it stay large. In alternating runs, the healthy
-	// webhook's rate beside a hung one was 0.83–0.97 of its rate alone with 64 workers and 0.96–1.02
-	// with 128 (BENCHMARKS.md).
-	WorkersDefault      = 128
+	// WorkersDefault bounds the attempts in flight in one process. An attempt is a goroutine and a
+	// socket, not a thread: one waiting on a hung endpoint costs about 30 KiB (two goroutines of
+	// net/http, ours, and the connection's buffers), so 4096 of them stay near 128 MiB and well
+	// within the file descriptors a process gets.
+	WorkersDefault = 4096
+	// PerAccountDefault bounds one account's attempts in flight in one process, so that however many
+	// of its endpoints hang, the other accounts keep the rest. It is above 50 × PerWebhookDefault, so
+	// an account's healthy webhook is not kept waiting by fifty hung siblings either.
+	PerAccountDefault = 1024
+	// PerWebhookDefault bounds one webhook's attempts in flight in one process (1 while its circuit
+	// breaker is open, across every process).
 	PerWebhookDefault   = 16
-	BatchSizeDefault    = 128
+	BatchSizeDefault    = 256
 	PollIntervalDefault = 500 * time.Millisecond
+	// dueWebhooksMax bounds how many webhooks with pending deliveries one claim looks at.
+	dueWebhooksMax = 10000
 	// LeaseMargin is added to the delivery timeout to make a lease: a crashed process's attempts
 	// are taken up again within the timeout plus this (SPEC §5 allows 30 s).
 	LeaseMargin = 15 * time.Second
 )
 
-// Dispatcher claims due deliveries in batches, sends them with a bounded pool and writes outcomes
-// back in batches. Each webhook has at most PerWebhook attempts in flight in this process, so one
-// slow endpoint never takes the pool from the others. Start it once; Stop ends it.
+// Dispatcher claims due deliveries, sends each in a goroutine of its own and writes outcomes back in
+// batches. Claims share the free slots fairly (fairShare): round-robin across accounts, then across
+// each account's webhooks, within the caps of each. So one account's dead endpoints never stall
+// another's deliveries, and within an account a healthy webhook is not kept waiting by its failing
+// siblings. Start it once; Stop ends it.
 type Dispatcher struct {
 	Store   store.Store
 	Sender  *Sender
 	Policy  RetryPolicy
 	Metrics *Metrics // nil counts nothing
 	Logger  *slog.Logger
-	// Workers is how many attempts run at once. Defaults to WorkersDefault.
+	// Workers bounds the attempts in flight at once. Defaults to WorkersDefault.
 	Workers int
-	// PerWebhook caps one webhook's attempts in flight. Defaults to PerWebhookDefault.
+	// PerAccount bounds one account's attempts in flight. Defaults to PerAccountDefault; never more
+	// than half of Workers, so that one account never holds every slot.
+	PerAccount int
+	// PerWebhook bounds one webhook's attempts in flight. Defaults to PerWebhookDefault.
 	PerWebhook int
 	// BatchSize caps one claim. Defaults to BatchSizeDefault.
 	BatchSize int
@@ -48,24 +63,26 @@ type Dispatcher struct {
 	Now func() time.Time
 
 	wake     chan struct{}
-	work     chan *store.ClaimedDelivery
 	outcomes chan finished
 
 	mu       sync.Mutex
-	inflight int
-	perHook  map[string]int // attempts in flight, by webhook
-	// queued holds claimed deliveries of webhooks at their cap, by webhook. They take no worker: a
-	// hung webhook holds PerWebhook workers and nothing more.
-	queued map[string][]*store.ClaimedDelivery
+	inflight *inflightCounts
+	// served orders accounts and webhooks by when they last got a slot: the value of tick then.
+	served map[string]uint64
+	tick   uint64
 
 	stopClaiming context.CancelFunc
 	claimerDone  chan struct{}
-	workersDone  sync.WaitGroup
+	attempts     sync.WaitGroup
 	writerDone   chan struct{}
 }
 
 // outcomeWriteTries bounds the retries of one outcome batch (about 30 s of backoff).
 const outcomeWriteTries = 10
+
+// servedMax bounds the served map: past it, it starts afresh (every webhook then counts as served
+// long ago, which only reorders one round).
+const servedMax = 1 << 16
 
 type finished struct {
 	outcome  *store.DeliveryOutcome
@@ -91,6 +108,7 @@ func (d *Dispatcher) Notify() {
 // Start begins claiming and sending until Stop.
 func (d *Dispatcher) Start() {
 	d.Workers = cmpOr(d.Workers, WorkersDefault)
+	d.PerAccount = min(cmpOr(d.PerAccount, PerAccountDefault), max(1, d.Workers/2))
 	d.PerWebhook = cmpOr(d.PerWebhook, PerWebhookDefault)
 	d.BatchSize = cmpOr(d.BatchSize, BatchSizeDefault)
 	d.PollInterval = cmpOr(d.PollInterval, PollIntervalDefault)
@@ -99,42 +117,24 @@ func (d *Dispatcher) Start() {
 		d.Logger = slog.Default()
 	}
 	d.wake = make(chan struct{}, 1)
-	d.work = make(chan *store.ClaimedDelivery, d.Workers)
-	d.outcomes = make(chan finished, d.Workers)
-	d.perHook = map[string]int{}
-	d.queued = map[string][]*store.ClaimedDelivery{}
+	d.outcomes = make(chan finished, d.BatchSize)
+	d.inflight = newInflightCounts()
+	d.served = map[string]uint64{}
 	d.claimerDone = make(chan struct{})
 	d.writerDone = make(chan struct{})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopClaiming = cancel
-	for range d.Workers {
-		d.workersDone.Add(1)
-		go d.sendLoop()
-	}
 	go d.writeLoop()
 	go d.claimLoop(ctx)
 }
 
 // Stop stops claiming, lets the attempts in flight finish (each within the delivery timeout), writes
-// their outcomes and returns. Deliveries it did not finish stay leased and are taken up again when
-// their lease expires.
+// their outcomes and returns.
 func (d *Dispatcher) Stop() {
 	d.stopClaiming()
 	<-d.claimerDone
-	// Give queued deliveries back so another process takes them now, not when their leases end.
-	d.mu.Lock()
-	var queued []*store.ClaimedDelivery
-	for id, q := range d.queued {
-		queued = append(queued, q...)
-		delete(d.queued, id)
-	}
-	d.mu.Unlock()
-	if len(queued) > 0 {
-		d.release(queued, d.now())
-	}
-	close(d.work)
-	d.workersDone.Wait()
+	d.attempts.Wait()
 	close(d.outcomes)
 	<-d.writerDone
 }
@@ -171,28 +171,36 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	}
 }
 
-// claimOnce claims as many due deliveries as there are free workers and reports whether it got all
-// it asked for (so more may be waiting).
+// claimOnce shares the free slots between the webhooks with due deliveries, claims them and starts
+// their attempts. It reports whether some webhook got all it was allotted (so more may be waiting).
 func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 	d.mu.Lock()
-	free := d.Workers - d.inflight
-	var exclude []string
-	for id, n := range d.perHook {
-		if n >= d.PerWebhook {
-			exclude = append(exclude, id)
-		}
-	}
+	free := min(d.Workers-d.inflight.total, d.BatchSize)
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
 		return false
 	}
-	limit := min(free, d.BatchSize)
 	now := d.now()
 	var claimed []*store.ClaimedDelivery
+	var allotted map[string]int
 	err := d.Store.Tx(ctx, func(tx store.Tx) error {
-		var err error
+		claimed, allotted = nil, nil
+		due, err := tx.DeliveryDueWebhooks(ctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		d.mu.Lock()
+		allotments := fairShare(due, min(d.Workers-d.inflight.total, d.BatchSize), d.PerAccount, d.PerWebhook, d.inflight, d.served)
+		d.mu.Unlock()
+		if len(allotments) == 0 {
+			return nil
+		}
+		allotted = make(map[string]int, len(allotments))
+		for _, a := range allotments {
+			allotted[a.WebhookID] = a.Limit
+		}
 		claimed, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{
-			Now: now, LeaseUntil: now.Add(d.Timeout + LeaseMargin), Limit: limit, ExcludeWebhooks: exclude})
+			Now: now, LeaseUntil: now.Add(d.Timeout + LeaseMargin), Allotments: allotments})
 		return err
 	})
 	if err != nil {
@@ -201,79 +209,38 @@ func (d *Dispatcher) claimOnce(ctx context.Context) bool {
 		}
 		return false
 	}
+	got := map[string]int{}
 	d.mu.Lock()
+	if len(d.served) > servedMax {
+		clear(d.served)
+	}
 	for _, c := range claimed {
-		if d.perHook[c.WebhookID] < d.PerWebhook {
-			d.perHook[c.WebhookID]++
-			d.inflight++
-			d.work <- c // never blocks: at most Workers are in flight
-			continue
-		}
-		// The webhook is at its cap: wait here for its next free slot rather than round-trip to
-		// the database. A webhook at its cap is left out of claims, so its queue grows by at most
-		// one claim; what waits longer than its lease allows is released by next.
-		d.queued[c.WebhookID] = append(d.queued[c.WebhookID], c)
+		d.inflight.add(c.WebhookID, c.AccountID, 1)
+		got[c.WebhookID]++
+		d.tick++
+		d.served[c.AccountID], d.served[c.WebhookID] = d.tick, d.tick
+		d.attempts.Add(1)
+		go d.attempt(c)
 	}
 	d.mu.Unlock()
-	// A full claim means more may be due; webhooks that just filled up are excluded next time.
-	return len(claimed) == limit
-}
-
-// release gives back deliveries this process will not attempt soon, due now, so another claim (here
-// or in another process) takes them when their webhook has room.
-func (d *Dispatcher) release(cs []*store.ClaimedDelivery, now time.Time) {
-	err := d.Store.Tx(context.Background(), func(tx store.Tx) error { return tx.DeliveryRelease(context.Background(), cs, now) })
-	if err != nil {
-		// Their leases expire on their own; nothing is lost.
-		d.Logger.Error("release deliveries", "err", err)
-	}
-}
-
-func (d *Dispatcher) sendLoop() {
-	defer d.workersDone.Done()
-	for c := range d.work {
-		for c != nil {
-			res := d.Sender.Send(context.Background(), RequestFor(c))
-			o := Outcome(c, res, d.Policy, d.now())
-			d.outcomes <- finished{o, res.Duration}
-			hook := c.WebhookID
-			if c = d.next(hook); c == nil {
-				d.Notify() // a worker, and a slot of hook, are free: a claim can fill them
-			}
+	for id, n := range allotted {
+		if got[id] == n {
+			return true
 		}
 	}
+	return false
 }
 
-// next frees the slot of an attempt to webhookID that finished and returns the webhook's next queued
-// delivery to attempt in that slot, or nil. Queued deliveries whose lease no longer covers a whole
-// attempt are released instead: another claim sends them, never two processes at once.
-func (d *Dispatcher) next(webhookID string) *store.ClaimedDelivery {
+// attempt sends c, queues its outcome for writing and frees its slot.
+func (d *Dispatcher) attempt(c *store.ClaimedDelivery) {
+	defer d.attempts.Done()
+	res := d.Sender.Send(context.Background(), RequestFor(c))
+	o := Outcome(c, res, d.Policy, d.now())
+	d.outcomes <- finished{o, res.Duration}
 	d.mu.Lock()
-	var stale []*store.ClaimedDelivery
-	var c *store.ClaimedDelivery
-	for q := d.queued[webhookID]; len(q) > 0 && c == nil; q = d.queued[webhookID] {
-		head := q[0]
-		d.queued[webhookID] = q[1:]
-		if d.now().Add(d.Timeout + time.Second).Before(head.LeaseUntil) {
-			c = head
-		} else {
-			stale = append(stale, head)
-		}
-	}
-	if len(d.queued[webhookID]) == 0 {
-		delete(d.queued, webhookID)
-	}
-	if c == nil {
-		d.inflight--
-		if d.perHook[webhookID]--; d.perHook[webhookID] <= 0 {
-			delete(d.perHook, webhookID)
-		}
-	}
+	d.inflight.add(c.WebhookID, c.AccountID, -1)
 	d.mu.Unlock()
-	if len(stale) > 0 {
-		d.release(stale, d.now())
-	}
-	return c
+	d.Notify() // a slot is free: a claim can fill it
 }
 
 // writeLoop writes outcomes in batches: whatever has finished while the previous batch committed.
@@ -302,10 +269,18 @@ func (d *Dispatcher) writeLoop() {
 
 func (d *Dispatcher) writeOutcomes(batch []*store.DeliveryOutcome) {
 	ctx := context.Background()
+	attempts := make([]*webhook.Attempt, len(batch))
+	for i, o := range batch {
+		attempts[i] = o.Attempt
+	}
+	health := webhook.HealthChanges(attempts)
 	backoff := 100 * time.Millisecond
 	for try := 1; ; try++ {
-		err := d.Store.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, batch) })
+		err := d.Store.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, batch, health) })
 		if err == nil {
+			if slices.ContainsFunc(batch, func(o *store.DeliveryOutcome) bool { return o.Probe }) {
+				d.Notify() // a probe slot is free: its webhook's next delivery can go
+			}
 			return
 		}
 		// Keep trying through a short database outage, so attempts that succeeded are not sent

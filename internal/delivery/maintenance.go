@@ -21,9 +21,12 @@ const (
 type Maintainer struct {
 	Store     store.Store
 	Retention time.Duration // Defaults to LogRetentionDefault.
-	Interval  time.Duration // Defaults to MaintenanceIntervalDefault.
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// DisableAfter is how long a webhook may fail without one success before it is disabled.
+	// Defaults to DisableAfterDefault; negative never disables.
+	DisableAfter time.Duration
+	Interval     time.Duration // Defaults to MaintenanceIntervalDefault.
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// Swept, when set, receives a value after each complete run (a test signal).
 	Swept chan struct{}
 }
@@ -62,8 +65,21 @@ func (m *Maintainer) RunOnce(ctx context.Context) error {
 		now = m.Now()
 	}
 	cutoff := now.Add(-cmpOr(m.Retention, LogRetentionDefault))
+	disableAfter := cmpOr(m.DisableAfter, DisableAfterDefault)
 	for _, step := range []func(tx store.Tx) (int, error){
-		func(tx store.Tx) (int, error) { return tx.DeliveryExpireHeld(ctx, cutoff, now, maintenanceBatch) },
+		func(tx store.Tx) (int, error) {
+			if disableAfter < 0 {
+				return 0, nil
+			}
+			disabled, err := DisableFailing(ctx, tx, now, disableAfter, maintenanceBatch)
+			for _, w := range disabled {
+				cmpOr(m.Logger, slog.Default()).Warn("webhook disabled: no attempt succeeded", "webhook", w.ID, "account", w.AccountID,
+					"failing_since", w.FailingSince, "failures", w.ConsecutiveFailures, "last_error", w.LastError)
+			}
+			return len(disabled), err
+		},
+		func(tx store.Tx) (int, error) { return ExpireHeld(ctx, tx, cutoff, now, maintenanceBatch) },
+		func(tx store.Tx) (int, error) { return FailInterruptedTests(ctx, tx, now, maintenanceBatch) },
 		func(tx store.Tx) (int, error) { return tx.AttemptPrune(ctx, cutoff, maintenanceBatch) },
 		func(tx store.Tx) (int, error) { return tx.SessionDeleteExpired(ctx, now, maintenanceBatch) },
 	} {

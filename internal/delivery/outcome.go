@@ -32,7 +32,7 @@ func Outcome(c *store.ClaimedDelivery, res Result, policy RetryPolicy, now time.
 		StatusCode: res.StatusCode, Error: res.Error, ResponseBody: res.ResponseBody,
 		ResponseTime: res.Duration, RequestHeaders: res.Headers, Payload: c.Body, CreatedAt: now,
 	}
-	o := &store.DeliveryOutcome{Attempt: a, LeaseUntil: c.LeaseUntil, Retries: c.Retries, NextAttemptAt: now}
+	o := &store.DeliveryOutcome{Attempt: a, LeaseUntil: c.LeaseUntil, Probe: c.Probe, Retries: c.Retries, NextAttemptAt: now}
 	switch delay, ok := policy.Next(c.Retries, res.RetryAfter); {
 	case res.Succeeded:
 		o.State = webhook.DeliverySucceeded

@@ -42,7 +42,8 @@ func PublishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, data any,
 
 func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time, hooks []*webhook.Webhook, lease time.Time) (*webhook.Event, []*webhook.Delivery, error) {
 	now = now.UTC()
-	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now}
+	test := !lease.IsZero() // only a test is inserted leased, to its sender
+	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now, Test: test}
 	if err := tx.EventInsert(ctx, e); err != nil {
 		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
 	}
@@ -62,7 +63,7 @@ func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, da
 		ds[i] = &webhook.Delivery{
 			ID: randid.New("dlv_"), AccountID: accountID, WebhookID: w.ID, EventID: e.ID,
 			EventType: eventType, Body: Body(eventType, now, w.ID, dataJSON), State: state,
-			NextAttemptAt: now, CreatedAt: now,
+			NextAttemptAt: now, CreatedAt: now, Test: test,
 		}
 		if !lease.IsZero() {
 			ds[i].NextAttemptAt, ds[i].LockedUntil = lease, lease

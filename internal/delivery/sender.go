@@ -30,9 +30,9 @@ const (
 	// ResponseBodyMax is how much of a response body an attempt keeps.
 	ResponseBodyMax = 64 << 10
 	// MaxIdleConnsPerHostDefault is how many idle keep-alive connections one endpoint may keep open:
-	// as many as the default worker pool has attempts in flight, since many webhooks may share a host.
-	// Go's default of 2 would open a connection for most attempts.
-	MaxIdleConnsPerHostDefault = WorkersDefault
+	// eight webhooks' worth of attempts in flight, since many webhooks may share a host. Go's default
+	// of 2 would open a connection for most attempts.
+	MaxIdleConnsPerHostDefault = 8 * PerWebhookDefault
 
 	// drainMax is how much of the body beyond ResponseBodyMax is read and discarded, so that the
 	// connection can be reused; a longer body costs a new connection instead of reading time.

@@ -1,10 +1,11 @@
 // Package errs defines the error codes every layer speaks. The API renders them as SPEC §3 JSON, the
-// UI as pages; each from one table of code → status.
+// console and the share page as pages; all three take the HTTP status from the one table here.
 package errs
 
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code names a class of failure; the values are the SPEC §3 codes.
@@ -18,6 +19,7 @@ const (
 	NotFound         Code = "not_found"
 	MethodNotAllowed Code = "method_not_allowed"
 	Conflict         Code = "conflict"
+	LimitReached     Code = "limit_reached"
 	TooLarge         Code = "payload_too_large"
 	UnsupportedMedia Code = "unsupported_media_type"
 	RateLimited      Code = "rate_limited"
@@ -74,3 +76,30 @@ func (f Fields) Err() error {
 func Field(field, problem string) error {
 	return &Error{Code: Invalid, Message: "The request has invalid fields.", Fields: map[string]string{field: problem}}
 }
+
+// statusOf is the one table from code to HTTP status; the API and both web apps read it through
+// HTTPStatus, so a code answers with the same status everywhere.
+var statusOf = map[Code]int{
+	InvalidJSON:      http.StatusBadRequest,
+	Invalid:          http.StatusUnprocessableEntity,
+	Unauthorized:     http.StatusUnauthorized,
+	NotFound:         http.StatusNotFound,
+	MethodNotAllowed: http.StatusMethodNotAllowed,
+	Conflict:         http.StatusConflict,
+	LimitReached:     http.StatusUnprocessableEntity,
+	TooLarge:         http.StatusRequestEntityTooLarge,
+	UnsupportedMedia: http.StatusUnsupportedMediaType,
+	RateLimited:      http.StatusTooManyRequests,
+	Internal:         http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status of code; 500 for a code the table does not know.
+func Status(code Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// HTTPStatus returns the HTTP status of err: that of its code, 500 for an error without one.
+func HTTPStatus(err error) int { return Status(CodeOf(err)) }

@@ -25,7 +25,8 @@ import (
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/postgres"
 	"github.com/quikly/webhooks/internal/store/sqlite"
-	"github.com/quikly/webhooks/internal/ui"
+	"github.com/quikly/webhooks/internal/ui/console"
+	"github.com/quikly/webhooks/internal/ui/share"
 )
 
 // Version is the build's version, set with -ldflags "-X …/server.Version=v1.2.3"; otherwise the
@@ -58,11 +59,19 @@ type Config struct {
 	EncryptionKey       string
 	// RateLimit is API requests per second per key; 0 is api.RateLimitDefault, -1 disables.
 	RateLimit float64
-	// Workers and PerWebhook size the dispatcher; zero means the defaults.
+	// Workers, PerAccount and PerWebhook bound the attempts in flight; zero means the defaults.
 	Workers    int
+	PerAccount int
 	PerWebhook int
+	// DisableAfter is how long a webhook may fail before it is disabled; 0 is the default, negative
+	// never disables.
+	DisableAfter time.Duration
+	// MaintenanceInterval is how often maintenance runs; 0 is the default.
+	MaintenanceInterval time.Duration
 	// ApplicationName names the process's PostgreSQL connections ("" for the driver's default).
 	ApplicationName string
+	// MaxWebhooks caps the webhooks of one account; zero means app.MaxWebhooksDefault.
+	MaxWebhooks int
 }
 
 // OpenStore opens the database named by cfg.DatabaseURL, migrates it and checks the encryption key
@@ -93,6 +102,11 @@ func OpenStore(ctx context.Context, cfg *Config) (store.Store, error) {
 		return nil, fmt.Errorf("database URL %q: use sqlite:PATH or postgres://…", RedactURL(cfg.DatabaseURL))
 	}
 	if err := checkEncryptionKey(ctx, st, box); err != nil {
+		st.Close()
+		return nil, err
+	}
+	// With a key, no secret stays in clear: those written before the key was set are sealed now.
+	if _, err := st.WebhookSealSecrets(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -164,11 +178,13 @@ func New(cfg *Config, st store.Store, log *slog.Logger) *Service {
 	sender := delivery.NewSender(delivery.SenderConfig{Timeout: timeout, AllowPrivate: cfg.AllowPrivateTargets, UserAgent: UserAgent()})
 	policy := delivery.RetryPolicy{Schedule: cfg.RetrySchedule}
 	d := &delivery.Dispatcher{Store: st, Sender: sender, Policy: policy, Metrics: metrics, Logger: log,
-		Timeout: timeout, Workers: cfg.Workers, PerWebhook: cfg.PerWebhook}
+		Timeout: timeout, Workers: cfg.Workers, PerAccount: cfg.PerAccount, PerWebhook: cfg.PerWebhook}
 	a := &app.App{Store: st, Sender: sender, Metrics: metrics, BaseURL: strings.TrimRight(cfg.BaseURL, "/"),
-		AllowPrivateTargets: cfg.AllowPrivateTargets, LeaseDuration: timeout + delivery.LeaseMargin, Notify: d.Notify}
+		AllowPrivateTargets: cfg.AllowPrivateTargets, LeaseDuration: timeout + delivery.LeaseMargin, Notify: d.Notify,
+		MaxWebhooks: cfg.MaxWebhooks}
 	return &Service{Store: st, App: a, Dispatcher: d, Registry: reg, cfg: cfg, log: log,
-		Maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log}}
+		Maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log,
+			DisableAfter: cfg.DisableAfter, Interval: cfg.MaintenanceInterval}}
 }
 
 func cmpOr[T comparable](v, def T) T {
@@ -182,11 +198,10 @@ func cmpOr[T comparable](v, def T) T {
 // Handler returns the HTTP handler: API, health and metrics.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix+"/", api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}))
-	mux.Handle("/p/", ui.NewSharePages(s.App, s.log))
-	mux.Handle("/", ui.NewConsole(s.App, s.log))
+	mux.Handle("/p/", share.New(s.App, s.log))
+	mux.Handle("/", console.New(s.App, s.log))
 	s.addOps(mux)
-	return mux
+	return api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}).Mount(mux)
 }
 
 // OpsHandler returns the handler of a delivery-only process: /healthz, /readyz and /metrics.

@@ -46,11 +46,17 @@ type Options struct {
 	DeliveryTimeout time.Duration
 	LogRetention    time.Duration
 	PerWebhook      int
+	PerAccount      int
 	Workers         int
+	// DisableAfter and MaintenanceInterval: see server.Config.
+	DisableAfter        time.Duration
+	MaintenanceInterval time.Duration
 	// DisallowPrivate keeps the SSRF guard on.
 	DisallowPrivate bool
 	// RateLimit is API requests per second per key; zero disables the limit.
 	RateLimit float64
+	// MaxWebhooks caps the webhooks of one account; zero is app.MaxWebhooksDefault.
+	MaxWebhooks int
 }
 
 // Start starts a service for the test and stops it at cleanup.
@@ -70,7 +76,11 @@ func Start(t *testing.T, o Options) *Env {
 		LogRetention:        o.LogRetention,
 		RateLimit:           cmp.Or(o.RateLimit, -1),
 		Workers:             o.Workers,
+		PerAccount:          o.PerAccount,
 		PerWebhook:          o.PerWebhook,
+		DisableAfter:        o.DisableAfter,
+		MaintenanceInterval: o.MaintenanceInterval,
+		MaxWebhooks:         o.MaxWebhooks,
 	}
 	st, err := server.OpenStore(context.Background(), cfg)
 	require.NoError(t, err)

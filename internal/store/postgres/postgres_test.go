@@ -84,7 +84,7 @@ func claim(t *testing.T, st store.Store, now time.Time, limit int) []*store.Clai
 	var cs []*store.ClaimedDelivery
 	require.NoError(t, st.Tx(t.Context(), func(tx store.Tx) error {
 		var err error
-		cs, err = tx.DeliveryClaimDue(t.Context(), &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: limit})
+		cs, err = storetest.ClaimDue(t.Context(), tx, now, now.Add(time.Minute), limit)
 		return err
 	}))
 	return cs
@@ -127,10 +127,13 @@ func TestWakesOtherHandles(t *testing.T) {
 	a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: cs[0].ID, WebhookID: w.ID, AccountID: b.acct.ID,
 		EventID: cs[0].EventID, EventType: cs[0].EventType, Number: 1, Succeeded: true, StatusCode: 200, CreatedAt: base}
 	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error {
-		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: cs[0].LeaseUntil, State: webhook.DeliverySucceeded}})
+		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: cs[0].LeaseUntil, State: webhook.DeliverySucceeded}}, nil)
 	}))
-	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryResend(ctx, b.acct.ID, ds[0].ID, base) }))
-	requireWake(t, due, "resending a delivery")
+	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error {
+		_, err := tx.DeliveryRetry(ctx, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: ds[0].ID, Now: base, FreshSchedule: true})
+		return err
+	}))
+	requireWake(t, due, "retrying a delivery")
 }
 
 func TestConcurrentClaimsAreDisjoint(t *testing.T) {
@@ -151,8 +154,7 @@ func TestConcurrentClaimsAreDisjoint(t *testing.T) {
 				var cs []*store.ClaimedDelivery
 				results[i] = b.db.Tx(t.Context(), func(tx store.Tx) error {
 					var err error
-					cs, err = tx.DeliveryClaimDue(t.Context(), &store.DeliveryClaimDueParams{Now: base.Add(time.Second),
-						LeaseUntil: base.Add(time.Minute), Limit: 7})
+					cs, err = storetest.ClaimDue(t.Context(), tx, base.Add(time.Second), base.Add(time.Minute), 7)
 					return err
 				})
 				if results[i] != nil || len(cs) == 0 {
@@ -389,9 +391,9 @@ func TestAttemptsKeepWhatTextCannotHold(t *testing.T) {
 		EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, Error: "bad\x00reply \xff",
 		ResponseBody: "binary\x00body", RequestHeaders: map[string]string{"webhook-id": c.EventID}, CreatedAt: base}
 	require.NoError(t, b.db.Tx(ctx, func(tx store.Tx) error {
-		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
+		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}}, nil)
 	}))
-	got, err := b.db.AttemptGet(ctx, b.acct.ID, w.ID, a.ID)
+	got, err := b.db.AttemptGet(ctx, &store.AttemptGetParams{AccountID: b.acct.ID, WebhookID: w.ID, ID: a.ID})
 	require.NoError(t, err)
 	require.Equal(t, "binary\x00body", got.ResponseBody, "the body is kept byte for byte")
 	require.Equal(t, "bad\uFFFDreply \uFFFD", got.Error)
@@ -472,7 +474,7 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 		w := newWebhook(t, b.db, b.acct.ID)
 		var ds []*webhook.Delivery
 		interleave(t, b, publishIn(b, &ds), func(ctx context.Context, tx store.Tx) error {
-			return tx.WebhookDelete(ctx, b.acct.ID, w.ID, base)
+			return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: b.acct.ID, ID: w.ID, Now: base})
 		})
 		require.Equal(t, webhook.DeliveryCancelled, state(t, b, ds[0].ID), "a deleted webhook is sent nothing")
 	})
@@ -488,7 +490,7 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 			EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, CreatedAt: base}
 		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
 			return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil,
-				State: webhook.DeliveryPending, NextAttemptAt: base.Add(time.Second), Retries: 1}})
+				State: webhook.DeliveryPending, NextAttemptAt: base.Add(time.Second), Retries: 1}}, nil)
 		}, setActive(w, true))
 		require.Equal(t, webhook.DeliveryPending, state(t, b, d.ID), "the resume released the held retry")
 	})
@@ -502,10 +504,11 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 		a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: c.ID, WebhookID: w.ID, AccountID: b.acct.ID,
 			EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, CreatedAt: base}
 		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error {
-			return tx.DeliveryComplete(t.Context(), []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
+			return tx.DeliveryComplete(t.Context(), []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}}, nil)
 		}))
 		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
-			return tx.DeliveryResend(ctx, b.acct.ID, d.ID, base)
+			_, err := tx.DeliveryRetry(ctx, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: base, FreshSchedule: true})
+			return err
 		}, setActive(w, false))
 		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "the pause held the resent delivery")
 	})
