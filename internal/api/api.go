@@ -183,6 +183,10 @@ func (h *Handler) error(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errs.Errorf(errs.Internal, "Something went wrong on our side; try again.")
 	}
+	if e.Code == errs.Unavailable {
+		h.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, errs.Status(e.Code), errorBody{errorDetail{e.Code, e.Message, e.Fields}})
 }
 

@@ -24,6 +24,9 @@ const (
 	UnsupportedMedia Code = "unsupported_media_type"
 	RateLimited      Code = "rate_limited"
 	Internal         Code = "internal"
+	// Unavailable is not in SPEC §3: the database dropped the connection mid-request (a restart, a
+	// failover) before anything was committed. Nothing changed; the caller may retry at once.
+	Unavailable Code = "unavailable"
 )
 
 // Error is an error with a code, a message safe to show to the caller and, for validation errors,
@@ -91,7 +94,11 @@ var statusOf = map[Code]int{
 	UnsupportedMedia: http.StatusUnsupportedMediaType,
 	RateLimited:      http.StatusTooManyRequests,
 	Internal:         http.StatusInternalServerError,
+	Unavailable:      http.StatusServiceUnavailable,
 }
+
+// ErrUnavailable is returned by stores when the database went away before a transaction committed.
+var ErrUnavailable = &Error{Code: Unavailable, Message: "The database is briefly unavailable and nothing was changed; retry."}
 
 // Status returns the HTTP status of code; 500 for a code the table does not know.
 func Status(code Code) int {

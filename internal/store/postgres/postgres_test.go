@@ -536,3 +536,26 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "a delivery given back while paused waits, as a retry does")
 	})
 }
+
+// TestConnectionLostMidTransactionIsUnavailable: when the server ends a transaction's connection
+// before it commits (pg_terminate_backend, a restart), Tx says errs.Unavailable (503: retry), not an
+// internal error, and nothing was written.
+func TestConnectionLostMidTransactionIsUnavailable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	err := b.db.Tx(ctx, func(tx store.Tx) error {
+		if _, err := tx.AccountGetOrCreate(ctx, "doomed", base); err != nil {
+			return err
+		}
+		// Another connection ends this one, as an operator or a failover would.
+		pgtest.Exec(t, b.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle in transaction'`)
+		_, err := tx.AccountGetOrCreate(ctx, "doomed-too", base)
+		return err
+	})
+	require.Error(t, err)
+	require.Equal(t, errs.Unavailable, errs.CodeOf(err), "%v", err)
+	_, err = b.db.AccountGetByName(ctx, "doomed")
+	require.Equal(t, errs.NotFound, errs.CodeOf(err), "nothing was committed")
+}
