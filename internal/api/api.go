@@ -82,6 +82,9 @@ func accountFrom(r *http.Request) *account.Account {
 // ServeHTTP authenticates first (SPEC §3: 401 before 404, 413 or 415), then rate-limits, then checks
 // that the URL is well formed (SPEC §15), then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.serveOpenAPI(w, r) { // the API's description needs no key
+		return
+	}
 	acct, err := h.authenticate(w, r)
 	if err != nil {
 		h.error(w, r, err)

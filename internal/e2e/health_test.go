@@ -159,6 +159,7 @@ func TestAutoDisableAndResume(t *testing.T) {
 	}
 	got := watcher.Next(t)
 	require.Equal(t, webhook.WebhookDisabled, got.Header.Get("X-Quikly-Event"))
+	e.CheckDelivery(webhook.WebhookDisabled, got) // as the OpenAPI document describes it
 	var body struct {
 		WebhookID string `json:"webhook_id"`
 		Data      struct {

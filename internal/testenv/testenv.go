@@ -184,7 +184,7 @@ func (e *Env) DoRaw(key, method, path, contentType, body string) *Response {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := e.APIClient().Do(req) // checks each response against the OpenAPI document
 	require.NoError(e.t, err)
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
