@@ -187,7 +187,7 @@ func ceilingSubprocess(ctx context.Context, p ceilingParams) (float64, error) {
 func ceilingBody(i int) []byte {
 	data := fmt.Appendf(nil, `{"lead_session_id":%q,"channel":"api","channel_id":"c-%d","client_name":"Bench Client","brief":%q,"status":"gathering_info"}`,
 		randid.New("ls_"), i, benchBrief)
-	return delivery.Body(webhook.LeadSessionCreated, time.Now(), ceilingHookID, data)
+	return webhook.Body(webhook.LeadSessionCreated, time.Now(), ceilingHookID, data)
 }
 
 // ceilingRun sends p.N signed POSTs from p.Clients concurrent clients and returns requests per

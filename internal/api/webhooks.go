@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/quikly/webhooks/internal/app"
-	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -47,7 +46,7 @@ func toWebhookJSON(w *webhook.Webhook, withSecret bool) webhookJSON {
 	return j
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(delivery.TimeFormat) }
+func formatTime(t time.Time) string { return t.UTC().Format(webhook.TimeFormat) }
 
 func timeOrNil(t time.Time) *string {
 	if t.IsZero() {

@@ -1,13 +1,18 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/testsignal"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -24,43 +29,110 @@ const (
 	PerAccountDefault = 1024
 	// PerWebhookDefault bounds one webhook's attempts in flight in one process (1 while its circuit
 	// breaker is open, across every process).
-	PerWebhookDefault   = 16
-	BatchSizeDefault    = 256
+	PerWebhookDefault = 16
+	// BatchSizeDefault caps how many deliveries one claim takes.
+	BatchSizeDefault = 256
+	// PollIntervalDefault is how often an idle dispatcher looks for due deliveries unwoken.
 	PollIntervalDefault = 500 * time.Millisecond
 	// dueWebhooksMax bounds how many webhooks with pending deliveries one claim looks at.
 	dueWebhooksMax = 10000
+	// StoreTimeoutDefault bounds one claim, one outcome write or one maintenance batch, so that a stalled
+	// database connection cannot hold a worker, or Stop, for longer.
+	StoreTimeoutDefault = 10 * time.Second
 	// LeaseMargin is added to the delivery timeout to make a lease: a crashed process's attempts
 	// are taken up again within the timeout plus this (SPEC §5 allows 30 s).
 	LeaseMargin = 15 * time.Second
 )
 
-// Dispatcher claims due deliveries, sends each in a goroutine of its own and writes outcomes back in
-// batches. Claims share the free slots fairly (fairShare): round-robin across accounts, then across
-// each account's webhooks, within the caps of each. So one account's dead endpoints never stall
-// another's deliveries, and within an account a healthy webhook is not kept waiting by its failing
-// siblings. Start it once; Stop ends it.
-type Dispatcher struct {
-	Store   store.Store
-	Sender  *Sender
-	Policy  RetryPolicy
-	Metrics *Metrics // nil counts nothing
-	Logger  *slog.Logger
-	// Workers bounds the attempts in flight at once. Defaults to WorkersDefault.
+// Outcome writes are retried through a short database outage, with a backoff that doubles from
+// outcomeBackoffMin to outcomeBackoffMax, outcomeWriteTries times in all (about 30 s of backoff).
+const (
+	outcomeWriteTries = 10
+	outcomeBackoffMin = 100 * time.Millisecond
+	outcomeBackoffMax = 5 * time.Second
+)
+
+// DispatcherConfig configures a Dispatcher. Its zero numeric fields take their defaults; Store and
+// Sender are required.
+type DispatcherConfig struct {
+	// Store holds the queue.
+	Store store.Store
+	// Sender makes the attempts; its timeout also sizes the leases.
+	Sender *Sender
+	// Policy is the retry schedule. The zero value never retries.
+	Policy RetryPolicy
+	// Metrics counts attempts; nil counts nothing.
+	Metrics *Metrics
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Clock is the time of claims, leases and outcomes; nil means the real clock.
+	Clock clock.Clock
+	// Workers bounds the attempts in flight at once. Defaults to WorkersDefault; must be at least 1.
 	Workers int
-	// PerAccount bounds one account's attempts in flight. Defaults to PerAccountDefault; never more
-	// than half of Workers, so that one account never holds every slot.
+	// PerAccount bounds one account's attempts in flight. Defaults to PerAccountDefault; must be at
+	// least 1; never more than half of Workers (when Workers > 1), so that one account never holds
+	// every slot.
 	PerAccount int
-	// PerWebhook bounds one webhook's attempts in flight. Defaults to PerWebhookDefault.
+	// PerWebhook bounds one webhook's attempts in flight. Defaults to PerWebhookDefault; must be at
+	// least 1.
 	PerWebhook int
-	// BatchSize caps one claim. Defaults to BatchSizeDefault.
+	// BatchSize caps one claim. Defaults to BatchSizeDefault; must be at least 1.
 	BatchSize int
 	// PollInterval is how often an idle dispatcher looks for due deliveries when nobody wakes it.
 	// Defaults to PollIntervalDefault.
 	PollInterval time.Duration
-	// Timeout is the delivery timeout the leases are made from. Defaults to 10 s.
-	Timeout time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// StoreTimeout bounds each claim and outcome write. Defaults to StoreTimeoutDefault.
+	StoreTimeout time.Duration
+}
+
+// WithDefaults returns a copy of c with every zero field that has a default set to it.
+func (c *DispatcherConfig) WithDefaults() *DispatcherConfig {
+	out := *c
+	out.Logger = cmp.Or(c.Logger, slog.Default())
+	out.Workers = cmp.Or(c.Workers, WorkersDefault)
+	out.PerAccount = cmp.Or(c.PerAccount, PerAccountDefault)
+	if out.Workers > 1 && out.PerAccount > 0 {
+		out.PerAccount = min(out.PerAccount, out.Workers/2)
+	}
+	out.PerWebhook = cmp.Or(c.PerWebhook, PerWebhookDefault)
+	out.BatchSize = cmp.Or(c.BatchSize, BatchSizeDefault)
+	out.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
+	out.StoreTimeout = cmp.Or(c.StoreTimeout, StoreTimeoutDefault)
+	return &out
+}
+
+func (c *DispatcherConfig) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("dispatcher: Store is required")
+	case c.Sender == nil:
+		return errors.New("dispatcher: Sender is required")
+	case c.Workers < 1:
+		return fmt.Errorf("dispatcher: Workers must be at least 1, got %d", c.Workers)
+	case c.PerAccount < 1:
+		return fmt.Errorf("dispatcher: PerAccount must be at least 1, got %d", c.PerAccount)
+	case c.PerWebhook < 1:
+		return fmt.Errorf("dispatcher: PerWebhook must be at least 1, got %d", c.PerWebhook)
+	case c.BatchSize < 1:
+		return fmt.Errorf("dispatcher: BatchSize must be at least 1, got %d", c.BatchSize)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("dispatcher: PollInterval must be positive, got %s", c.PollInterval)
+	case c.StoreTimeout <= 0:
+		return fmt.Errorf("dispatcher: StoreTimeout must be positive, got %s", c.StoreTimeout)
+	}
+	return nil
+}
+
+// Dispatcher claims due deliveries, sends each in a goroutine of its own and writes outcomes back in
+// batches. Claims share the free slots fairly (fairShare): round-robin across accounts, then across
+// each account's webhooks, within the caps of each. So one account's dead endpoints never stall
+// another's deliveries, and within an account a healthy webhook is not kept waiting by its failing
+// siblings. Create it with NewDispatcher, Start it once, and Stop it. Notify is safe for concurrent
+// use.
+type Dispatcher struct {
+	cfg     *DispatcherConfig
+	timeout time.Duration // the sender's, which leases are made from
+	log     *slog.Logger
 
 	wake     chan struct{}
 	outcomes chan finished
@@ -71,14 +143,35 @@ type Dispatcher struct {
 	served map[string]uint64
 	tick   uint64
 
+	startOnce sync.Once
+	stopOnce  sync.Once
+	started   bool
+	// stopClaiming ends the claim loop; stopWork ends what Stop no longer waits for (outcome-write
+	// retries past StoreTimeout).
 	stopClaiming context.CancelFunc
+	stopWork     context.CancelFunc
+	workCtx      context.Context
 	claimerDone  chan struct{}
 	attempts     sync.WaitGroup
 	writerDone   chan struct{}
+
+	testSignals dispatcherTestSignals
 }
 
-// outcomeWriteTries bounds the retries of one outcome batch (about 30 s of backoff).
-const outcomeWriteTries = 10
+// dispatcherTestSignals tell a test what the dispatcher did. Disabled outside tests.
+type dispatcherTestSignals struct {
+	Claimed            testsignal.Signal[[]*store.ClaimedDelivery] // after each claim that got deliveries
+	ClaimFailed        testsignal.Signal[error]                    // after each failed claim
+	OutcomesWritten    testsignal.Signal[[]*store.DeliveryOutcome] // after each outcome batch committed
+	OutcomeWriteFailed testsignal.Signal[error]                    // after each failed outcome write
+}
+
+func (ts *dispatcherTestSignals) Init() {
+	ts.Claimed.Init()
+	ts.ClaimFailed.Init()
+	ts.OutcomesWritten.Init()
+	ts.OutcomeWriteFailed.Init()
+}
 
 // servedMax bounds the served map: past it, it starts afresh (every webhook then counts as served
 // long ago, which only reorders one round).
@@ -89,12 +182,24 @@ type finished struct {
 	duration time.Duration
 }
 
-func (d *Dispatcher) now() time.Time {
-	if d.Now != nil {
-		return d.Now()
+// NewDispatcher returns a dispatcher configured by cfg, or an error saying which setting is invalid.
+func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
+	c := cfg.WithDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
-	return time.Now()
+	return &Dispatcher{
+		cfg:      c,
+		timeout:  c.Sender.Timeout(),
+		log:      c.Logger,
+		wake:     make(chan struct{}, 1),
+		outcomes: make(chan finished, c.BatchSize),
+		inflight: newInflightCounts(),
+		served:   map[string]uint64{},
+	}, nil
 }
+
+func (d *Dispatcher) now() time.Time { return clock.Now(d.cfg.Clock) }
 
 // Notify wakes the dispatcher to look for due deliveries now (after a publish commits). It never
 // blocks.
@@ -105,46 +210,49 @@ func (d *Dispatcher) Notify() {
 	}
 }
 
-// Start begins claiming and sending until Stop.
-func (d *Dispatcher) Start() {
-	d.Workers = cmpOr(d.Workers, WorkersDefault)
-	d.PerAccount = min(cmpOr(d.PerAccount, PerAccountDefault), max(1, d.Workers/2))
-	d.PerWebhook = cmpOr(d.PerWebhook, PerWebhookDefault)
-	d.BatchSize = cmpOr(d.BatchSize, BatchSizeDefault)
-	d.PollInterval = cmpOr(d.PollInterval, PollIntervalDefault)
-	d.Timeout = cmpOr(d.Timeout, TimeoutDefault)
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.wake = make(chan struct{}, 1)
-	d.outcomes = make(chan finished, d.BatchSize)
-	d.inflight = newInflightCounts()
-	d.served = map[string]uint64{}
-	d.claimerDone = make(chan struct{})
-	d.writerDone = make(chan struct{})
-
-	ctx, cancel := context.WithCancel(context.Background())
-	d.stopClaiming = cancel
-	go d.writeLoop()
-	go d.claimLoop(ctx)
+// Start begins claiming and sending until Stop, or until ctx ends, which stops claiming too (Stop
+// must still be called to wait for the attempts in flight). Attempts and outcome writes do not end
+// with ctx: an attempt that was sent has its outcome written. Start fails if called twice.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	err := errors.New("dispatcher: already started")
+	d.startOnce.Do(func() {
+		err = nil
+		claimCtx, stopClaiming := context.WithCancel(ctx)
+		d.workCtx, d.stopWork = context.WithCancel(context.WithoutCancel(ctx))
+		d.stopClaiming = stopClaiming
+		d.claimerDone = make(chan struct{})
+		d.writerDone = make(chan struct{})
+		d.started = true
+		go d.writeLoop()
+		go d.claimLoop(claimCtx)
+	})
+	return err
 }
 
 // Stop stops claiming, lets the attempts in flight finish (each within the delivery timeout), writes
-// their outcomes and returns.
+// their outcomes and returns. Writing the last outcomes gets StoreTimeout after the last attempt ends;
+// outcomes it cannot write by then are re-delivered once their leases expire. Stop before Start, and
+// a second Stop, do nothing.
 func (d *Dispatcher) Stop() {
-	d.stopClaiming()
-	<-d.claimerDone
-	d.attempts.Wait()
-	close(d.outcomes)
-	<-d.writerDone
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
+	d.startOnce.Do(func() {}) // a Start after Stop does nothing
+	if !d.started {
+		return
 	}
-	return v
+	d.stopOnce.Do(func() {
+		d.stopClaiming()
+		<-d.claimerDone
+		d.attempts.Wait()
+		close(d.outcomes)
+		grace := time.NewTimer(d.cfg.StoreTimeout)
+		defer grace.Stop()
+		select {
+		case <-d.writerDone:
+		case <-grace.C:
+			d.stopWork() // cut the outcome write's retries short
+			<-d.writerDone
+		}
+		d.stopWork()
+	})
 }
 
 func (d *Dispatcher) claimLoop(ctx context.Context) {
@@ -152,15 +260,16 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var due <-chan struct{} // nil (never ready) unless the store wakes us across processes
-	if w, ok := d.Store.(store.Waker); ok {
+	if w, ok := d.cfg.Store.(store.Waker); ok {
 		due = w.DeliveriesDue()
 	}
+	var outage outage
 	for {
-		full, next := d.claimOnce(ctx)
+		full, next := d.claimOnce(ctx, &outage)
 		if full {
 			continue // more may be due right away
 		}
-		wait := d.PollInterval
+		wait := d.cfg.PollInterval
 		if !next.IsZero() {
 			// A rate-limited webhook may start its next attempt then: wake for it rather than at
 			// the next poll, which would hold every webhook under 2/s of the poll to far less.
@@ -177,13 +286,36 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	}
 }
 
+// outage tracks a run of failed claims, so that a database outage is logged once when it starts and
+// once when it ends, not at every poll.
+type outage struct {
+	since    time.Time // zero when claims succeed
+	failures int
+}
+
+func (o *outage) fail(log *slog.Logger, err error, now time.Time) {
+	if o.since.IsZero() {
+		o.since = now
+		log.Error("claim deliveries failed; retrying quietly until the database answers", "err", err)
+	}
+	o.failures++
+}
+
+func (o *outage) recover(log *slog.Logger, now time.Time) {
+	if o.since.IsZero() {
+		return
+	}
+	log.Info("claim deliveries recovered", "outage", now.Sub(o.since).Round(time.Millisecond), "failed_claims", o.failures)
+	*o = outage{}
+}
+
 // claimOnce shares the free slots between the webhooks with due deliveries, claims them and starts
 // their attempts. It reports whether some webhook got all it was allotted (so more may be waiting),
 // and the earliest time after now at which a rate-limited webhook with due deliveries may start its
 // next attempt (zero when none waits on its rate).
-func (d *Dispatcher) claimOnce(ctx context.Context) (bool, time.Time) {
+func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time) {
 	d.mu.Lock()
-	free := min(d.Workers-d.inflight.total, d.BatchSize)
+	free := min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize)
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
 		return false, time.Time{}
@@ -192,9 +324,10 @@ func (d *Dispatcher) claimOnce(ctx context.Context) (bool, time.Time) {
 	var claimed []*store.ClaimedDelivery
 	var allotted map[string]int
 	var rated []*store.DueWebhook
-	err := d.Store.Tx(ctx, func(tx store.Tx) error {
+	tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+	err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error {
 		claimed, allotted, rated = nil, nil, nil
-		due, err := tx.DeliveryDueWebhooks(ctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
+		due, err := tx.DeliveryDueWebhooks(tctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
 		if err != nil || len(due) == 0 {
 			return err
 		}
@@ -204,7 +337,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context) (bool, time.Time) {
 			}
 		}
 		d.mu.Lock()
-		allotments := fairShare(due, min(d.Workers-d.inflight.total, d.BatchSize), d.PerAccount, d.PerWebhook, d.inflight, d.served, now)
+		allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.served, now)
 		d.mu.Unlock()
 		if len(allotments) == 0 {
 			return nil
@@ -213,16 +346,19 @@ func (d *Dispatcher) claimOnce(ctx context.Context) (bool, time.Time) {
 		for _, a := range allotments {
 			allotted[a.WebhookID] = a.Limit
 		}
-		claimed, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{
-			Now: now, LeaseUntil: now.Add(d.Timeout + LeaseMargin), Allotments: allotments})
+		claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
+			Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments})
 		return err
 	})
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
-			d.Logger.Error("claim deliveries", "err", err)
+			o.fail(d.log, err, d.now())
+			d.testSignals.ClaimFailed.Signal(err)
 		}
 		return false, time.Time{}
 	}
+	o.recover(d.log, d.now())
 	got := map[string]int{}
 	d.mu.Lock()
 	if len(d.served) > servedMax {
@@ -237,6 +373,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context) (bool, time.Time) {
 		go d.attempt(c)
 	}
 	d.mu.Unlock()
+	if len(claimed) > 0 {
+		d.testSignals.Claimed.Signal(claimed)
+	}
 	var next time.Time
 	for _, w := range rated {
 		r := w.Rate
@@ -253,11 +392,11 @@ func (d *Dispatcher) claimOnce(ctx context.Context) (bool, time.Time) {
 	return false, next
 }
 
-// attempt sends c, queues its outcome for writing and frees its slot.
+// attempt sends c (within the sender's timeout), queues its outcome for writing and frees its slot.
 func (d *Dispatcher) attempt(c *store.ClaimedDelivery) {
 	defer d.attempts.Done()
-	res := d.Sender.Send(context.Background(), RequestFor(c))
-	o := Outcome(c, res, d.Policy, d.now())
+	res := d.cfg.Sender.Send(d.workCtx, requestFor(c))
+	o := Outcome(c, res, d.cfg.Policy, d.now())
 	d.outcomes <- finished{o, res.Duration}
 	d.mu.Lock()
 	d.inflight.add(c.WebhookID, c.AccountID, -1)
@@ -271,7 +410,7 @@ func (d *Dispatcher) writeLoop() {
 	batch := make([]*store.DeliveryOutcome, 0, 256)
 	for f := range d.outcomes {
 		batch = append(batch[:0], f.outcome)
-		d.Metrics.Observe(f.outcome, f.duration)
+		d.cfg.Metrics.Observe(f.outcome, f.duration)
 	gather:
 		for len(batch) < cap(batch) {
 			select {
@@ -280,7 +419,7 @@ func (d *Dispatcher) writeLoop() {
 					break gather
 				}
 				batch = append(batch, f.outcome)
-				d.Metrics.Observe(f.outcome, f.duration)
+				d.cfg.Metrics.Observe(f.outcome, f.duration)
 			default:
 				break gather
 			}
@@ -289,31 +428,43 @@ func (d *Dispatcher) writeLoop() {
 	}
 }
 
+// writeOutcomes writes one batch, retrying through a short database outage so that attempts that
+// succeeded are not sent again. Each try has StoreTimeout; the backoff between tries ends early when
+// Stop gives up waiting. Outcomes it drops are not lost: their leases expire and the deliveries are
+// attempted again, at least once.
 func (d *Dispatcher) writeOutcomes(batch []*store.DeliveryOutcome) {
-	ctx := context.Background()
+	ctx := d.workCtx
 	attempts := make([]*webhook.Attempt, len(batch))
 	for i, o := range batch {
 		attempts[i] = o.Attempt
 	}
 	health := webhook.HealthChanges(attempts)
-	backoff := 100 * time.Millisecond
+	backoff := outcomeBackoffMin
 	for try := 1; ; try++ {
-		err := d.Store.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, batch, health) })
+		tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+		err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error { return tx.DeliveryComplete(tctx, batch, health) })
+		cancel()
 		if err == nil {
+			d.testSignals.OutcomesWritten.Signal(batch)
 			if slices.ContainsFunc(batch, func(o *store.DeliveryOutcome) bool { return o.Probe }) {
 				d.Notify() // a probe slot is free: its webhook's next delivery can go
 			}
 			return
 		}
-		// Keep trying through a short database outage, so attempts that succeeded are not sent
-		// again. Past that the outcomes are dropped: their leases expire and the deliveries are
-		// attempted again, at least once, never lost.
-		if try == outcomeWriteTries {
-			d.Logger.Error("write delivery outcomes; giving up, leases will re-deliver", "err", err, "outcomes", len(batch))
+		d.testSignals.OutcomeWriteFailed.Signal(err)
+		if try == outcomeWriteTries || ctx.Err() != nil {
+			d.log.Error("write delivery outcomes; giving up, leases will re-deliver", "err", err, "outcomes", len(batch))
 			return
 		}
-		d.Logger.Error("write delivery outcomes; retrying", "err", err, "outcomes", len(batch), "retry_in", backoff)
-		time.Sleep(backoff)
-		backoff = min(2*backoff, 5*time.Second)
+		d.log.Error("write delivery outcomes; retrying", "err", err, "outcomes", len(batch), "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done(): // Stop has given up waiting
+			t.Stop()
+			d.log.Error("write delivery outcomes; giving up at shutdown, leases will re-deliver", "err", err, "outcomes", len(batch))
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, outcomeBackoffMax)
 	}
 }

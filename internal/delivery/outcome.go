@@ -8,8 +8,8 @@ import (
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
-// Claimed returns d, just inserted with a lease until lease, as a claimed delivery of w.
-func Claimed(w *webhook.Webhook, d *webhook.Delivery, now, lease time.Time) *store.ClaimedDelivery {
+// claimed returns d, just inserted with a lease until lease, as a claimed delivery of w.
+func claimed(w *webhook.Webhook, d *webhook.Delivery, now, lease time.Time) *store.ClaimedDelivery {
 	c := &store.ClaimedDelivery{Delivery: *d, URL: w.URL, Secret: w.Secret, Headers: w.Headers, LeaseUntil: lease}
 	if s := w.SigningSecrets(now); len(s) > 1 {
 		c.OldSecret = s[1]
@@ -17,8 +17,8 @@ func Claimed(w *webhook.Webhook, d *webhook.Delivery, now, lease time.Time) *sto
 	return c
 }
 
-// RequestFor returns the request that attempts c.
-func RequestFor(c *store.ClaimedDelivery) Request {
+// requestFor returns the request that attempts c.
+func requestFor(c *store.ClaimedDelivery) Request {
 	return Request{URL: c.URL, Body: c.Body, EventType: c.EventType, EventID: c.EventID,
 		WebhookID: c.WebhookID, Secret: c.Secret, OldSecret: c.OldSecret, Headers: c.Headers, Test: c.Test}
 }

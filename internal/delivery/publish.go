@@ -15,9 +15,6 @@ import (
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
-// TimeFormat is how every timestamp of a body or the API is written: RFC 3339, UTC, whole seconds.
-const TimeFormat = "2006-01-02T15:04:05Z"
-
 // Publish writes an event of eventType with data, in tx, and one delivery for each of the account's
 // webhooks subscribed to it (held for paused ones). Nothing is sent unless tx commits. It returns the
 // event and its deliveries.
@@ -29,23 +26,18 @@ func Publish(ctx context.Context, tx store.Tx, accountID, eventType string, data
 	return publishTo(ctx, tx, accountID, eventType, data, now, hooks, time.Time{})
 }
 
-// PublishTest writes a test event with data for w alone (paused or not) and returns its delivery,
-// already leased until lease by the caller, who sends it at once.
-func PublishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, data any, now, lease time.Time) (*webhook.Event, *webhook.Delivery, error) {
-	return PublishTestEvent(ctx, tx, w, webhook.TestEvent, data, now, lease)
-}
-
-// PublishTestEvent is PublishTest of an event of eventType (SPEC §13: any catalogue event, or
-// "test"): the event is marked as a test whatever its type, so it goes to w alone and is never
+// publishTest writes a test event of eventType (SPEC §13: any catalogue event, or "test") with data
+// for w alone (paused or not) and returns its delivery, already leased until lease by the caller, who
+// sends it at once. The event is marked as a test whatever its type: it goes to w alone and is never
 // retried.
-func PublishTestEvent(ctx context.Context, tx store.Tx, w *webhook.Webhook, eventType string, data any, now, lease time.Time) (*webhook.Event, *webhook.Delivery, error) {
+func publishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, eventType string, data any, now, lease time.Time) (*webhook.Delivery, error) {
 	active := *w
 	active.IsActive = true
-	e, ds, err := publishTo(ctx, tx, w.AccountID, eventType, data, now, []*webhook.Webhook{&active}, lease)
+	_, ds, err := publishTo(ctx, tx, w.AccountID, eventType, data, now, []*webhook.Webhook{&active}, lease)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return e, ds[0], nil
+	return ds[0], nil
 }
 
 func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time, hooks []*webhook.Webhook, lease time.Time) (*webhook.Event, []*webhook.Delivery, error) {
@@ -87,24 +79,4 @@ func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, da
 		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
 	}
 	return e, ds, nil
-}
-
-// Body renders the exact bytes sent to one webhook, once; every attempt re-sends them unchanged.
-// The keys come in the SPEC's order.
-func Body(eventType string, at time.Time, webhookID string, data json.RawMessage) []byte {
-	b := make([]byte, 0, len(data)+len(eventType)+len(webhookID)+80)
-	b = append(b, `{"event":`...)
-	b = appendJSONString(b, eventType)
-	b = append(b, `,"timestamp":"`...)
-	b = at.UTC().AppendFormat(b, TimeFormat)
-	b = append(b, `","webhook_id":`...)
-	b = appendJSONString(b, webhookID)
-	b = append(b, `,"data":`...)
-	b = append(b, data...)
-	return append(b, '}')
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	enc, _ := json.Marshal(s) // a string always encodes
-	return append(b, enc...)
 }

@@ -30,11 +30,13 @@ func hungReceiver(t *testing.T) *testenv.Receiver {
 
 // TestHungAccountDoesNotDelayOthers is SPEC §11's isolation rule: one account points 50 webhooks at
 // an endpoint that never answers, each with a backlog. Every delivery of another account, and of the
-// same account's healthy webhook, arrives before the first hung attempt's timeout fires. The timeout
-// is long, so the relation holds however slow the machine.
+// same account's healthy webhook, arrives before the first hung attempt's timeout fires. The relation
+// is checked by the order of events, not by the clock: when the last healthy delivery is in, no hung
+// attempt has ended (none has an outcome). The timeout is far longer than any plausible drain, so it
+// cannot fire first on a loaded machine (a 30 s timeout did: the drain once took 48 s under load).
 func TestHungAccountDoesNotDelayOthers(t *testing.T) {
 	t.Parallel()
-	const timeout = 30 * time.Second
+	const timeout = 10 * time.Minute
 	e := testenv.Start(t, testenv.Options{DeliveryTimeout: timeout, RetrySchedule: []time.Duration{time.Hour}})
 	evil := e.NewKey("evil")
 	hung := hungReceiver(t)
@@ -47,7 +49,7 @@ func TestHungAccountDoesNotDelayOthers(t *testing.T) {
 	for i := range backlog {
 		e.Publish(evil, webhook.ProposalCreated, map[string]any{"i": i})
 	}
-	firstHung := hung.Next(t)
+	hung.Next(t)
 
 	healthy := testenv.NewReceiver(t)
 	createWebhook(t, e, e.Key, healthy.URL, "lead_session.created")
@@ -56,17 +58,12 @@ func TestHungAccountDoesNotDelayOthers(t *testing.T) {
 		e.Publish(e.Key, webhook.LeadSessionCreated, map[string]any{"i": i})
 		e.Publish(evil, webhook.LeadSessionCreated, map[string]any{"i": i})
 	}
-	var last time.Time
 	for range events {
-		for _, at := range []time.Time{healthy.Next(t).At, siblingRcv.Next(t).At} {
-			if at.After(last) {
-				last = at
-			}
-		}
+		healthy.Next(t)
+		siblingRcv.Next(t)
 	}
-	require.True(t, last.Before(firstHung.At.Add(timeout)),
-		"the other account's and the healthy sibling's deliveries all arrived (last at +%v) before the first hung timeout (+%v)",
-		last.Sub(firstHung.At), timeout)
+	require.Zero(t, e.Metric(`quikly_deliveries_total{outcome="retrying"}`)+e.Metric(`quikly_deliveries_total{outcome="failed"}`),
+		"no hung attempt had ended when the other account's and the healthy sibling's deliveries were all in")
 	// The hung endpoint holds at most PerWebhook attempts per webhook: sockets, not slots.
 	require.LessOrEqual(t, len(hung.All()), hooks*16)
 }
@@ -162,6 +159,7 @@ func TestAutoDisableAndResume(t *testing.T) {
 	}
 	got := watcher.Next(t)
 	require.Equal(t, webhook.WebhookDisabled, got.Header.Get("X-Quikly-Event"))
+	e.CheckDelivery(webhook.WebhookDisabled, got) // as the OpenAPI document describes it
 	var body struct {
 		WebhookID string `json:"webhook_id"`
 		Data      struct {

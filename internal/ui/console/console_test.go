@@ -57,7 +57,7 @@ func newBundle(t *testing.T, baseURL string) *bundle {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	clock := &testClock{now: time.Date(2026, 4, 3, 14, 30, 0, 0, time.UTC)}
-	a := &app.App{Store: db, BaseURL: baseURL, AllowPrivateTargets: true, Now: clock.Now}
+	a := &app.App{Store: db, BaseURL: baseURL, AllowPrivateTargets: true, Clock: clock}
 	key, err := a.CreateAPIKey(context.Background(), "acme")
 	require.NoError(t, err)
 	return &bundle{app: a, handler: console.New(a, nil), clock: clock, key: key}

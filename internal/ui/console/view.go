@@ -203,12 +203,7 @@ func (c *handler) funcs() template.FuncMap {
 	}
 }
 
-func (c *handler) now() time.Time {
-	if c.app.Now != nil {
-		return c.app.Now()
-	}
-	return time.Now()
-}
+func (c *handler) now() time.Time { return c.app.Now() }
 
 // ago says how long ago something happened, coarsely: the list needs "is it recent", not
 // the exact time (which the log page gives).
