@@ -112,6 +112,7 @@ func (c *handler) routes(mux *http.ServeMux) {
 	c.route(mux, "/signout", map[string]http.HandlerFunc{"POST": c.mutate(c.handleSignOut)})
 	c.route(mux, "/webhooks", map[string]http.HandlerFunc{"GET": c.authed(c.handleWebhookList), "POST": c.mutate(c.handleWebhookCreate)})
 	c.route(mux, "/webhooks/new", map[string]http.HandlerFunc{"GET": c.authed(c.handleWebhookNew)})
+	c.route(mux, "/webhook-events", map[string]http.HandlerFunc{"GET": c.authed(c.handleCatalogue)})
 	c.route(mux, "/webhooks/{id}", map[string]http.HandlerFunc{"GET": c.authed(c.handleWebhookView)})
 	c.route(mux, "/webhooks/{id}/edit", map[string]http.HandlerFunc{"GET": c.authed(c.handleWebhookEditForm), "POST": c.mutate(c.handleWebhookEdit)})
 	c.route(mux, "/webhooks/{id}/toggle", map[string]http.HandlerFunc{"POST": c.mutate(c.handleWebhookToggle)})

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -146,11 +147,15 @@ type formPage struct {
 	Events    []eventOption
 	Errors    map[string]string
 	AllowHTTP bool
+	// Extra holds the format, custom headers and rate limit fields (formats.go).
+	Extra formExtra
 }
 
 // handleWebhookNew handles "GET /webhooks/new".
 func (c *handler) handleWebhookNew(w http.ResponseWriter, r *http.Request, s *app.Session) {
-	c.render(w, r, http.StatusOK, "webhook_form.html", c.newForm(s, "", "", true, nil, nil))
+	page := c.newForm(s, "", "", true, nil, nil)
+	page.Extra = formExtraOf("", nil, "")
+	c.render(w, r, http.StatusOK, "webhook_form.html", page)
 }
 
 func (c *handler) newForm(s *app.Session, name, url string, active bool, events []string, fieldErrs map[string]string) *formPage {
@@ -185,10 +190,22 @@ type secretPage struct {
 // secret once, so a reload cannot create a second webhook.
 func (c *handler) handleWebhookCreate(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	in, name, url, active, events := formInput(r)
+	fieldErrs := map[string]string{}
+	in.Format, in.Headers, in.RateLimit = extraInput(r, nil, fieldErrs)
+	again := func(fields map[string]string) {
+		// Nothing was stored: the form again, with the problems and what was typed (header values
+		// excepted: they are never shown back).
+		page := c.newForm(s, name, url, active, events, fields)
+		page.Extra = formExtraOf(r.PostForm.Get("format"), nil, r.PostForm.Get("rate_limit"))
+		c.render(w, r, http.StatusUnprocessableEntity, "webhook_form.html", page)
+	}
+	if len(fieldErrs) > 0 {
+		again(fieldErrs)
+		return
+	}
 	wh, err := c.app.CreateWebhook(r.Context(), s.Account.ID, in)
 	if e, ok := errors.AsType[*errs.Error](err); ok && e.Code == errs.Invalid {
-		// Nothing was stored: the form again, with the problems and what was typed.
-		c.render(w, r, http.StatusUnprocessableEntity, "webhook_form.html", c.newForm(s, name, url, active, events, e.Fields))
+		again(e.Fields)
 		return
 	}
 	if err != nil {
@@ -272,7 +289,7 @@ func (c *handler) handleWebhookView(w http.ResponseWriter, r *http.Request, s *a
 	if logID := r.URL.Query().Get("test"); logID != "" {
 		at, err := c.app.GetLog(r.Context(), s.Account.ID, page.Webhook.ID, logID)
 		switch {
-		case err == nil && at.EventType == webhook.TestEvent:
+		case err == nil:
 			page.TestResult = &attemptView{at}
 		case err != nil && errs.CodeOf(err) != errs.NotFound && errs.CodeOf(err) != errs.Invalid:
 			c.fail(w, r, s, err)
@@ -289,7 +306,9 @@ func (c *handler) handleWebhookEditForm(w http.ResponseWriter, r *http.Request, 
 		c.fail(w, r, s, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "webhook_form.html", c.editForm(s, webhookViewOf(wh, c.now()), wh.Name, wh.URL, wh.IsActive, wh.Events, nil))
+	page := c.editForm(s, webhookViewOf(wh, c.now()), wh.Name, wh.URL, wh.IsActive, wh.Events, nil)
+	page.Extra = formExtraOf(wh.Format, wh.Headers, rateLimitText(wh.RateLimit))
+	c.render(w, r, http.StatusOK, "webhook_form.html", page)
 }
 
 func (c *handler) editForm(s *app.Session, v *webhookView, name, url string, active bool, events []string, fieldErrs map[string]string) *formPage {
@@ -303,14 +322,26 @@ func (c *handler) editForm(s *app.Session, v *webhookView, name, url string, act
 func (c *handler) handleWebhookEdit(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	id := r.PathValue("id")
 	in, name, url, active, events := formInput(r)
-	_, err := c.app.UpdateWebhook(r.Context(), s.Account.ID, id, in)
+	// The stored headers, whose values a row left empty keeps.
+	wh, err := c.app.GetWebhook(r.Context(), s.Account.ID, id)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	fieldErrs := map[string]string{}
+	in.Format, in.Headers, in.RateLimit = extraInput(r, wh.Headers, fieldErrs)
+	again := func(fields map[string]string) {
+		page := c.editForm(s, webhookViewOf(wh, c.now()), name, url, active, events, fields)
+		page.Extra = formExtraOf(cmp.Or(r.PostForm.Get("format"), wh.Format), wh.Headers, r.PostForm.Get("rate_limit"))
+		c.render(w, r, http.StatusUnprocessableEntity, "webhook_form.html", page)
+	}
+	if len(fieldErrs) > 0 {
+		again(fieldErrs)
+		return
+	}
+	_, err = c.app.UpdateWebhook(r.Context(), s.Account.ID, id, in)
 	if e, ok := errors.AsType[*errs.Error](err); ok && e.Code == errs.Invalid {
-		wh, gerr := c.app.GetWebhook(r.Context(), s.Account.ID, id)
-		if gerr != nil {
-			c.fail(w, r, s, gerr)
-			return
-		}
-		c.render(w, r, http.StatusUnprocessableEntity, "webhook_form.html", c.editForm(s, webhookViewOf(wh, c.now()), name, url, active, events, e.Fields))
+		again(e.Fields)
 		return
 	}
 	if err != nil {
@@ -351,7 +382,7 @@ func (c *handler) handleWebhookToggle(w http.ResponseWriter, r *http.Request, s 
 // (303) to the webhook's page, which shows the outcome; a reload shows it again and sends nothing.
 func (c *handler) handleWebhookTest(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	id := r.PathValue("id")
-	at, err := c.app.TestWebhook(r.Context(), s.Account.ID, id)
+	at, err := c.app.TestWebhookEvent(r.Context(), s.Account.ID, id, r.PostForm.Get("event"))
 	if err != nil {
 		c.fail(w, r, s, err)
 		return

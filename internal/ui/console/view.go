@@ -2,11 +2,13 @@ package console
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,17 +64,30 @@ type webhookView struct {
 	UpdatedAt time.Time
 	// RotationUntil is when the previous secret stops signing webhook-signature; zero when none.
 	RotationUntil time.Time
+	// Format, HeaderNames (never values) and RateLimit ("" for none) are SPEC §12's fields.
+	Format      string
+	HeaderNames []string
+	RateLimit   string
 	// Recent holds the latest attempts, newest first (list and detail pages only).
 	Recent []*attemptView
 }
 
 func webhookViewOf(w *webhook.Webhook, now time.Time) *webhookView {
 	v := &webhookView{ID: w.ID, Name: w.Name, URL: w.URL, Events: w.Events, IsActive: w.IsActive,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, Format: cmp.Or(w.Format, webhook.FormatJSON),
+		HeaderNames: webhook.SortedHeaderNames(w.Headers), RateLimit: rateLimitText(w.RateLimit)}
 	if w.PreviousSecret != "" && now.Before(w.PreviousSecretExpiresAt) {
 		v.RotationUntil = w.PreviousSecretExpiresAt
 	}
 	return v
+}
+
+// rateLimitText is a rate limit as the form and page show it: "" for none.
+func rateLimitText(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 // RecentSucceeded counts the recent attempts that succeeded.
@@ -180,7 +195,8 @@ func (c *handler) funcs() template.FuncMap {
 		"toggle": func(csrf string, w *webhookView, back string) toggleView {
 			return toggleView{ID: w.ID, Name: w.Name, CSRF: csrf, Back: back, Active: w.IsActive}
 		},
-		"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"datetime":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"testEvents": testEventOptions,
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"

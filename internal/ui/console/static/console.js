@@ -90,4 +90,18 @@
     boxes.forEach(function (b) { b.addEventListener("change", sync); });
     sync();
   });
+
+  // The format picker's live preview: without script every format's preview shows; with it, only
+  // the chosen one, swapped as the choice changes.
+  function showFormat() {
+    var chosen = document.querySelector("input[data-format-choice]:checked");
+    if (!chosen) return;
+    document.querySelectorAll("[data-format-preview]").forEach(function (p) {
+      p.hidden = p.getAttribute("data-format-preview") !== chosen.value;
+    });
+  }
+  document.addEventListener("change", function (ev) {
+    if (ev.target.matches("input[data-format-choice]")) showFormat();
+  });
+  showFormat();
 })();
