@@ -89,9 +89,16 @@ var webhookClearable = []string{"rate_limit"}
 func (j webhookInputJSON) input() (app.WebhookInput, error) {
 	in := app.WebhookInput{Name: j.Name, URL: j.URL, Events: j.Events, IsActive: j.IsActive, Format: j.Format}
 	if j.Headers != nil {
-		var h map[string]string
-		if err := json.Unmarshal(j.Headers, &h); err != nil || h == nil {
+		var raw map[string]*string
+		if err := json.Unmarshal(j.Headers, &raw); err != nil || raw == nil {
 			return in, errs.Field("headers", "must be an object of header names to string values")
+		}
+		h := make(map[string]string, len(raw))
+		for k, v := range raw {
+			if v == nil {
+				return in, errs.Field("headers", "must be an object of header names to string values")
+			}
+			h[k] = *v
 		}
 		in.Headers = &h
 	}

@@ -88,6 +88,7 @@ func TestWebhookFormatHeadersRateLimitFields(t *testing.T) {
 		{`{"headers":{"` + string(bytes.Repeat([]byte("n"), 65)) + `":"v"}}`, "headers"},
 		{`{"headers":{"H1":"","H2":"","H3":"","H4":"","H5":"","H6":"","H7":"","H8":"","H9":"","H10":"","H11":""}}`, "headers"},
 		{`{"headers":[]}`, "headers"},
+		{`{"headers":{"A":null}}`, "headers"},
 		{`{"rate_limit":0}`, "rate_limit"},
 		{`{"rate_limit":10001}`, "rate_limit"},
 		{`{"rate_limit":1.5}`, "rate_limit"},
