@@ -180,12 +180,12 @@ func waitAttempts(t *testing.T, addr, key, id string, n int) {
 	}
 }
 
-// TestPostgresScaleOutRateLimit: serve and two workers deliver a backlog to a webhook limited to 10
-// attempts a second; the loopback receiver counts at most 11 in any sliding second, and every
+// TestPostgresScaleOutRateLimit: serve and two workers deliver a backlog to a webhook limited to 5
+// attempts a second; the loopback receiver counts at most 6 in any sliding second, and every
 // delivery succeeds at its first attempt.
 func TestPostgresScaleOutRateLimit(t *testing.T) {
 	t.Parallel()
-	const limit, backlog = 10, 40
+	const limit, backlog = 5, 20
 	db, addr := scaleOut(t)
 	key := newKey(t, db, "acme")
 	rcv := testenv.NewReceiver(t)

@@ -327,6 +327,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 	tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 	err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error {
 		claimed, allotted, rated = nil, nil, nil
+		// The time once the transaction runs, not before it waited for the database: rate limits
+		// count from it, and a wait of varying length would bunch attempts up.
+		now = d.now()
 		due, err := tx.DeliveryDueWebhooks(tctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
 		if err != nil || len(due) == 0 {
 			return err
