@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"testing"
 
@@ -16,8 +17,9 @@ import (
 )
 
 // FuzzAPIRequest sends fuzzed bodies, with fuzzed Content-Type headers, to every API route that
-// reads a JSON body (create and update of webhooks, proposals and lead sessions), through the real
-// handler over a real SQLite store, and checks SPEC §3: never a 5xx; every answer is JSON; an error
+// reads a JSON body (create and update of webhooks, proposals and lead sessions), and fuzzed
+// ?limit= and ?cursor= to every list, through the real handler over a real SQLite store, and checks
+// SPEC §3: never a 5xx (a list answers 200 or 422); every answer is JSON; an error
 // is exactly {"error":{code,message[,fields]}} with the status of its code and, for a validation
 // error, at least one field; a refused request changes nothing stored; and what a successful
 // request answers is what is stored. Seeds: testdata/fuzz/FuzzAPIRequest. Run:
@@ -31,6 +33,10 @@ func FuzzAPIRequest(f *testing.F) {
 	f.Add(uint8(3), "APPLICATION/JSON ; x=\"y\"", []byte(`{"line_items":[]}`))
 	f.Add(uint8(2), "", []byte(`{"name":"n","client_name":"c","currency":"KWD","line_items":[{"description":"d","quantity":1,"unit_price":0.001}]}`))
 	f.Add(uint8(5), "application/json", []byte(`{"status":"abandoned","brief":"  "}`))
+	f.Add(uint8(6), "", []byte("YzE6d2hfMQ"))
+	f.Add(uint8(7), "201", []byte("YzE6d2hfMQ\x00"))
+	f.Add(uint8(8), "1", []byte("YzE6MGI5ZTVjMWUtOGQwYS00YjhlLTljM2YtMmExZDVlNmY3YThi"))
+	f.Add(uint8(9), "-1", []byte("\xff"))
 
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "quikly.db"), sqlite.Options{})
@@ -47,8 +53,8 @@ func FuzzAPIRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	name, url, events := "Fuzz target", "https://hooks.example.com/in", []string{"proposal.created"}
-	wh, err := a.CreateWebhook(ctx, acct.ID, app.WebhookInput{Name: &name, URL: &url, Events: &events})
+	name, target, events := "Fuzz target", "https://hooks.example.com/in", []string{"proposal.created"}
+	wh, err := a.CreateWebhook(ctx, acct.ID, app.WebhookInput{Name: &name, URL: &target, Events: &events})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -71,6 +77,11 @@ func FuzzAPIRequest(f *testing.F) {
 		{"PUT", "/proposals/" + p.ID, "/proposals"},
 		{"POST", "/lead-sessions", "/lead-sessions"},
 		{"PUT", "/lead-sessions/" + l.ID, "/lead-sessions"},
+		// Lists: the fuzzed Content-Type is sent as ?limit= and the body as ?cursor=.
+		{"GET", "/webhooks", "/webhooks"},
+		{"GET", "/webhooks/" + wh.ID + "/logs", "/webhooks"},
+		{"GET", "/proposals", "/proposals"},
+		{"GET", "/lead-sessions", "/lead-sessions"},
 	}
 	do := func(t *testing.T, method, path, contentType string, body []byte) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, Prefix+path, bytes.NewReader(body))
@@ -92,6 +103,18 @@ func FuzzAPIRequest(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, pick uint8, contentType string, body []byte) {
 		rt := routes[int(pick)%len(routes)]
+		if rt.method == "GET" {
+			q := url.Values{"limit": {contentType}, "cursor": {string(body)}}
+			w := do(t, "GET", rt.path+"?"+q.Encode(), "", nil)
+			switch {
+			case w.Code == http.StatusOK:
+			case w.Code == http.StatusUnprocessableEntity:
+				requireErrorJSON(t, w)
+			default:
+				t.Fatalf("GET %s limit=%q cursor=%q: %d %s", rt.path, contentType, body, w.Code, w.Body)
+			}
+			return
+		}
 		// What is stored before: the object updated, or the newest of the list created into.
 		watched := rt.path
 		if rt.method == "POST" {
