@@ -108,6 +108,9 @@ func FuzzAPIRequest(f *testing.F) {
 			w := do(t, "GET", rt.path+"?"+q.Encode(), "", nil)
 			switch {
 			case w.Code == http.StatusOK:
+				if !json.Valid(w.Body.Bytes()) {
+					t.Fatalf("GET %s limit=%q cursor=%q: 200 with a body that is not JSON: %s", rt.path, contentType, body, w.Body)
+				}
 			case w.Code == http.StatusUnprocessableEntity:
 				requireErrorJSON(t, w)
 			default:
