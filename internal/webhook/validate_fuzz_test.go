@@ -45,7 +45,8 @@ func FuzzValidateURL(f *testing.F) {
 			return
 		}
 		switch {
-		case len(raw) > webhook.URLMaxLen, !utf8.ValidString(raw), strings.ContainsAny(raw, " \t\r\n\x00\"<>\\^`{|}"):
+		case len(raw) > webhook.URLMaxLen, !utf8.ValidString(raw), strings.ContainsAny(raw, " \"<>\\^`{|}\x7f"),
+			strings.ContainsFunc(raw, func(r rune) bool { return r < ' ' }):
 			t.Fatalf("accepted %q, which no URL may be", raw)
 		case u.Scheme != "https" && !(allowHTTP && u.Scheme == "http"):
 			t.Fatalf("accepted %q with scheme %q", raw, u.Scheme)
