@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -30,7 +31,7 @@ func FuzzListenVerify(f *testing.F) {
 		if secret == "" {
 			secret = webhook.SecretPrefix + base64.StdEncoding.EncodeToString(key)
 		}
-		h := Handler(secret, io.Discard, func() time.Time { return now })
+		h := Handler(secret, io.Discard, clock.Func(func() time.Time { return now }))
 		ts := strconv.FormatInt(now.Unix(), 10)
 		send := func(body []byte, header map[string]string) int {
 			r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
