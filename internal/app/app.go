@@ -32,6 +32,9 @@ type App struct {
 	// Notify, when set, is called after a transaction that published deliveries commits, to wake
 	// the dispatcher.
 	Notify func()
+	// LogRetention is how long logs and events are kept (recover cannot reach further back); zero
+	// means delivery.LogRetentionDefault.
+	LogRetention time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 

@@ -42,16 +42,17 @@ func PublishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, data any,
 
 func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time, hooks []*webhook.Webhook, lease time.Time) (*webhook.Event, []*webhook.Delivery, error) {
 	now = now.UTC()
-	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now}
+	dataJSON, err := json.Marshal(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("publish %s: encode data: %w", eventType, err)
+	}
+	// The event keeps its data (GET /events), so events no webhook took can be caught up on too.
+	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now, Data: dataJSON}
 	if err := tx.EventInsert(ctx, e); err != nil {
 		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
 	}
 	if len(hooks) == 0 {
 		return e, nil, nil
-	}
-	dataJSON, err := json.Marshal(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("publish %s: encode data: %w", eventType, err)
 	}
 	ds := make([]*webhook.Delivery, len(hooks))
 	for i, w := range hooks {

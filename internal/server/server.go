@@ -166,7 +166,8 @@ func New(cfg *Config, st store.Store, log *slog.Logger) *Service {
 	d := &delivery.Dispatcher{Store: st, Sender: sender, Policy: policy, Metrics: metrics, Logger: log,
 		Timeout: timeout, Workers: cfg.Workers, PerWebhook: cfg.PerWebhook}
 	a := &app.App{Store: st, Sender: sender, Metrics: metrics, BaseURL: strings.TrimRight(cfg.BaseURL, "/"),
-		AllowPrivateTargets: cfg.AllowPrivateTargets, LeaseDuration: timeout + delivery.LeaseMargin, Notify: d.Notify}
+		AllowPrivateTargets: cfg.AllowPrivateTargets, LeaseDuration: timeout + delivery.LeaseMargin, Notify: d.Notify,
+		LogRetention: cfg.LogRetention}
 	return &Service{Store: st, App: a, Dispatcher: d, Registry: reg, cfg: cfg, log: log,
 		Maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log}}
 }

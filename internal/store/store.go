@@ -28,6 +28,7 @@ type Store interface {
 type Reader interface {
 	ProposalReader
 	SessionReader
+	DeliveryReader
 	AccountGetByKeyHash(ctx context.Context, hash []byte) (*account.Account, error)
 	WebhookGet(ctx context.Context, accountID, id string) (*webhook.Webhook, error)
 	WebhookList(ctx context.Context, p *ListParams) ([]*webhook.Webhook, error)
@@ -42,6 +43,7 @@ type Tx interface {
 	Reader
 	ProposalWriter
 	SessionWriter
+	DeliveryRecoverer
 	AccountGetOrCreate(ctx context.Context, name string, now time.Time) (*account.Account, error)
 	APIKeyInsert(ctx context.Context, accountID string, hash []byte, now time.Time) error
 

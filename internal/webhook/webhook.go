@@ -52,6 +52,8 @@ type Event struct {
 	AccountID  string
 	Type       string
 	OccurredAt time.Time
+	// Data is the event's data as JSON, the same bytes every delivery's body carries under "data".
+	Data []byte
 }
 
 // DeliveryState is where a delivery stands in the queue.

@@ -304,8 +304,8 @@ func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now t
 // --- events and deliveries ---
 
 func (q *queries) EventInsert(ctx context.Context, e *webhook.Event) error {
-	_, err := q.q.Exec(ctx, `INSERT INTO events (id, account_id, type, occurred_at) VALUES ($1, $2, $3, $4)`,
-		e.ID, e.AccountID, e.Type, ms(e.OccurredAt))
+	_, err := q.q.Exec(ctx, `INSERT INTO events (id, account_id, type, occurred_at, data) VALUES ($1, $2, $3, $4, $5)`,
+		e.ID, e.AccountID, e.Type, ms(e.OccurredAt), eventData(e))
 	if err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}

@@ -283,8 +283,8 @@ func (q *queries) WebhookDelete(ctx context.Context, accountID, id string, now t
 // --- events and deliveries ---
 
 func (q *queries) EventInsert(ctx context.Context, e *webhook.Event) error {
-	_, err := q.exec(ctx, `INSERT INTO events (id, account_id, type, occurred_at) VALUES (?, ?, ?, ?)`,
-		e.ID, e.AccountID, e.Type, ms(e.OccurredAt))
+	_, err := q.exec(ctx, `INSERT INTO events (id, account_id, type, occurred_at, data) VALUES (?, ?, ?, ?, ?)`,
+		e.ID, e.AccountID, e.Type, ms(e.OccurredAt), eventData(e))
 	return err
 }
 
