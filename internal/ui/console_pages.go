@@ -8,6 +8,7 @@ import (
 
 	"github.com/quikly/webhooks/internal/app"
 	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -203,7 +204,8 @@ type consoleWebhookPage struct {
 	consoleBase
 	Webhook *consoleWebhook
 	// TestResult is the attempt of a test event just sent, shown inline.
-	TestResult *consoleAttempt
+	TestResult *consoleAttempt // Stats are the webhook's pending and held counts (SPEC §10).
+	Stats      *store.WebhookStats
 }
 
 func consoleWebhookCrumbs(wh *consoleWebhook, more ...consoleCrumb) []consoleCrumb {
@@ -226,7 +228,11 @@ func (c *console) webhookPage(r *http.Request, s *app.Session) (*consoleWebhookP
 	if len(v.Recent) > 5 {
 		v.Recent = v.Recent[:5]
 	}
-	return &consoleWebhookPage{consoleBase: consoleBase{Title: wh.Name, Session: s, Crumbs: consoleWebhookCrumbs(v)}, Webhook: v}, nil
+	stats, err := c.app.WebhookStats(r.Context(), s.Account.ID, wh.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &consoleWebhookPage{consoleBase: consoleBase{Title: wh.Name, Session: s, Crumbs: consoleWebhookCrumbs(v)}, Webhook: v, Stats: stats}, nil
 }
 
 // handleWebhookView handles "GET /webhooks/{id}".

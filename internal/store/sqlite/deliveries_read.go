@@ -65,7 +65,11 @@ func (q *queries) DeliveryList(ctx context.Context, p *store.DeliveryListParams)
 			return nil, fmt.Errorf("list deliveries: %w", err)
 		}
 	}
-	from := ""
+	// Without ANALYZE statistics SQLite would take deliveries_webhook_ended for a succeeded list
+	// (two equal columns) and sort every succeeded delivery of the webhook; named indexes walk the
+	// wanted order instead and stop at the page's end. Pending and held lists are left to the planner:
+	// their partial indexes hold only the backlog, sorted after.
+	from := `INDEXED BY deliveries_webhook_created`
 	where := `d.webhook_id = ? AND d.account_id = ? AND (d.created_at, d.seq) < (?, ?) AND d.created_at >= ? AND d.created_at < ?`
 	args := []any{p.WebhookID, p.AccountID, afterAt, afterSeq, ms(p.Since), untilMS(p.Until)}
 	if p.State != "" {
@@ -74,8 +78,11 @@ func (q *queries) DeliveryList(ctx context.Context, p *store.DeliveryListParams)
 			return nil, err
 		}
 		where += ` AND d.state = ` + lit
-		if p.State == webhook.DeliveryFailed {
+		switch p.State {
+		case webhook.DeliveryFailed:
 			from = `INDEXED BY deliveries_webhook_failed`
+		case webhook.DeliveryPending, webhook.DeliveryHeld:
+			from = ""
 		}
 	}
 	if p.EventType != "" {
@@ -139,14 +146,16 @@ func (q *queries) WebhookStatsGet(ctx context.Context, webhookID string, since t
 	var s store.WebhookStats
 	var lastOK, lastFail int64
 	// Each count walks one partial index: deliveries_webhook_due, deliveries_webhook_held,
-	// deliveries_webhook_ended.
+	// deliveries_webhook_ended (named, and its predicate repeated so SQLite sees it holds: without statistics SQLite prefers
+	// deliveries_webhook_created,
+	// and counts every delivery of the webhook).
 	err := q.queryRow(ctx, `SELECT
 		(SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND state = 'pending'),
 		(SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND state = 'held'),
-		(SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND state = 'succeeded' AND updated_at >= ?2),
-		(SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND state = 'failed' AND updated_at >= ?2),
-		(SELECT COALESCE(max(updated_at), 0) FROM deliveries WHERE webhook_id = ?1 AND state = 'succeeded'),
-		(SELECT COALESCE(max(updated_at), 0) FROM deliveries WHERE webhook_id = ?1 AND state = 'failed')`,
+		(SELECT count(*) FROM deliveries INDEXED BY deliveries_webhook_ended WHERE webhook_id = ?1 AND state IN ('succeeded', 'failed') AND state = 'succeeded' AND updated_at >= ?2),
+		(SELECT count(*) FROM deliveries INDEXED BY deliveries_webhook_ended WHERE webhook_id = ?1 AND state IN ('succeeded', 'failed') AND state = 'failed' AND updated_at >= ?2),
+		(SELECT COALESCE(max(updated_at), 0) FROM deliveries INDEXED BY deliveries_webhook_ended WHERE webhook_id = ?1 AND state IN ('succeeded', 'failed') AND state = 'succeeded'),
+		(SELECT COALESCE(max(updated_at), 0) FROM deliveries INDEXED BY deliveries_webhook_ended WHERE webhook_id = ?1 AND state IN ('succeeded', 'failed') AND state = 'failed')`,
 		webhookID, ms(since)).Scan(&s.Pending, &s.Held, &s.Succeeded, &s.Failed, &lastOK, &lastFail)
 	if err != nil {
 		return nil, fmt.Errorf("webhook stats: %w", err)
