@@ -47,6 +47,17 @@ func stateLiteral(s webhook.DeliveryState) (string, error) {
 	return "", errs.Field("status", "is not a delivery status")
 }
 
+// upperBound is the one upper bound of a page, as (time, seq): the cursor's row and the range's
+// until (created_at < until is (created_at, seq) < (until, 0), seqs being positive), whichever is
+// lower. One bound, so the planner seeks straight to it; given both, SQLite seeks to one and filters
+// by the other, walking every row between them.
+func upperBound(afterAt, afterSeq int64, until time.Time) (int64, int64) {
+	if u := untilMS(until); u < afterAt || (u == afterAt && afterSeq > 0) {
+		return u, 0
+	}
+	return afterAt, afterSeq
+}
+
 // untilMS is the end of a [since, until) range in milliseconds; zero is no end.
 func untilMS(t time.Time) int64 {
 	if t.IsZero() {
@@ -67,8 +78,9 @@ func (q *queries) DeliveryList(ctx context.Context, p *store.DeliveryListParams)
 			return nil, fmt.Errorf("list deliveries: %w", err)
 		}
 	}
+	afterAt, afterSeq = upperBound(afterAt, afterSeq, p.Until)
 	where := `d.webhook_id = $1 AND d.account_id = $2 AND (d.created_at, d.seq) < ($3, $4)
-		AND d.created_at >= $5 AND d.created_at < $6 AND ($7 = '' OR d.event_type = $7)`
+		AND d.created_at >= $5 AND ($6 = '' OR d.event_type = $6)`
 	if p.State != "" {
 		lit, err := stateLiteral(p.State)
 		if err != nil {
@@ -77,8 +89,8 @@ func (q *queries) DeliveryList(ctx context.Context, p *store.DeliveryListParams)
 		where += ` AND d.state = ` + lit
 	}
 	rows, err := q.q.Query(ctx, deliveryInfoSelect+` WHERE `+where+`
-		ORDER BY d.created_at DESC, d.seq DESC LIMIT $8`,
-		p.WebhookID, p.AccountID, afterAt, afterSeq, ms(p.Since), untilMS(p.Until), p.EventType, p.Limit)
+		ORDER BY d.created_at DESC, d.seq DESC LIMIT $7`,
+		p.WebhookID, p.AccountID, afterAt, afterSeq, ms(p.Since), p.EventType, p.Limit)
 	return collect(rows, err, scanDeliveryInfo)
 }
 
@@ -194,11 +206,12 @@ func (q *queries) EventList(ctx context.Context, p *store.EventListParams) ([]*w
 			return nil, fmt.Errorf("list events: %w", err)
 		}
 	}
+	afterAt, afterSeq = upperBound(afterAt, afterSeq, p.Until)
 	rows, err := q.q.Query(ctx, `SELECT `+eventCols+` FROM events
 		WHERE account_id = $1 AND `+notTestEvent+` AND (occurred_at, seq) < ($2, $3)
-			AND occurred_at >= $4 AND occurred_at < $5 AND ($6 = '' OR type = $6)
-		ORDER BY occurred_at DESC, seq DESC LIMIT $7`,
-		p.AccountID, afterAt, afterSeq, ms(p.Since), untilMS(p.Until), p.Type, p.Limit)
+			AND occurred_at >= $4 AND ($5 = '' OR type = $5)
+		ORDER BY occurred_at DESC, seq DESC LIMIT $6`,
+		p.AccountID, afterAt, afterSeq, ms(p.Since), p.Type, p.Limit)
 	return collect(rows, err, scanEvent)
 }
 

@@ -45,6 +45,17 @@ func stateLiteral(s webhook.DeliveryState) (string, error) {
 	return "", errs.Field("status", "is not a delivery status")
 }
 
+// upperBound is the one upper bound of a page, as (time, seq): the cursor's row and the range's
+// until (created_at < until is (created_at, seq) < (until, 0), seqs being positive), whichever is
+// lower. One bound, so the planner seeks straight to it; given both, SQLite seeks to one and filters
+// by the other, walking every row between them.
+func upperBound(afterAt, afterSeq int64, until time.Time) (int64, int64) {
+	if u := untilMS(until); u < afterAt || (u == afterAt && afterSeq > 0) {
+		return u, 0
+	}
+	return afterAt, afterSeq
+}
+
 // untilMS is the end of a [since, until) range in milliseconds; zero is no end.
 func untilMS(t time.Time) int64 {
 	if t.IsZero() {
@@ -70,8 +81,9 @@ func (q *queries) DeliveryList(ctx context.Context, p *store.DeliveryListParams)
 	// wanted order instead and stop at the page's end. Pending and held lists are left to the planner:
 	// their partial indexes hold only the backlog, sorted after.
 	from := `INDEXED BY deliveries_webhook_created`
-	where := `d.webhook_id = ? AND d.account_id = ? AND (d.created_at, d.seq) < (?, ?) AND d.created_at >= ? AND d.created_at < ?`
-	args := []any{p.WebhookID, p.AccountID, afterAt, afterSeq, ms(p.Since), untilMS(p.Until)}
+	afterAt, afterSeq = upperBound(afterAt, afterSeq, p.Until)
+	where := `d.webhook_id = ? AND d.account_id = ? AND (d.created_at, d.seq) < (?, ?) AND d.created_at >= ?`
+	args := []any{p.WebhookID, p.AccountID, afterAt, afterSeq, ms(p.Since)}
 	if p.State != "" {
 		lit, err := stateLiteral(p.State)
 		if err != nil {
@@ -199,8 +211,9 @@ func (q *queries) EventList(ctx context.Context, p *store.EventListParams) ([]*w
 			return nil, fmt.Errorf("list events: %w", err)
 		}
 	}
-	where := `account_id = ? AND ` + notTestEvent + ` AND (occurred_at, seq) < (?, ?) AND occurred_at >= ? AND occurred_at < ?`
-	args := []any{p.AccountID, afterAt, afterSeq, ms(p.Since), untilMS(p.Until)}
+	afterAt, afterSeq = upperBound(afterAt, afterSeq, p.Until)
+	where := `account_id = ? AND ` + notTestEvent + ` AND (occurred_at, seq) < (?, ?) AND occurred_at >= ?`
+	args := []any{p.AccountID, afterAt, afterSeq, ms(p.Since)}
 	if p.Type != "" {
 		where += ` AND type = ?`
 		args = append(args, p.Type)
