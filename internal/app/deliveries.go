@@ -156,29 +156,43 @@ func (a *App) CountRecoverable(ctx context.Context, accountID, webhookID string,
 	return a.Store.DeliveryCountRecoverable(ctx, p)
 }
 
+// RecoverBatch is how many deliveries one transaction of a recover moves. Each batch is one
+// set-based statement and commits on its own, so a recover of 100,000 never holds SQLite's one writer
+// (and the dispatcher's outcomes behind it) for the whole set. A recover cut short leaves the rest
+// failed; running it again recovers them.
+const RecoverBatch = 5000
+
 // RecoverDeliveries makes every failed delivery of the webhook whose event happened in the range
 // pending again, due now with a fresh schedule (held while the webhook is paused), and returns how
-// many. The store does it in one statement; the dispatcher is woken after the commit.
+// many. The dispatcher is woken after the first batch commits.
 func (a *App) RecoverDeliveries(ctx context.Context, accountID, webhookID string, in RecoverInput) (int, error) {
-	var n int
-	err := a.Store.Tx(ctx, func(tx store.Tx) error {
-		if _, err := tx.WebhookGet(ctx, accountID, webhookID); err != nil {
-			return err
-		}
-		p, err := a.recoverParams(accountID, webhookID, in)
-		if err != nil {
-			return err
-		}
-		n, err = tx.DeliveryRecover(ctx, p)
-		return err
-	})
+	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
+		return 0, err
+	}
+	p, err := a.recoverParams(accountID, webhookID, in)
 	if err != nil {
 		return 0, err
 	}
-	if n > 0 {
-		a.notify()
+	p.Limit = RecoverBatch
+	total := 0
+	for {
+		var n int
+		err := a.Store.Tx(ctx, func(tx store.Tx) error {
+			var err error
+			n, err = tx.DeliveryRecover(ctx, p)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n > 0 {
+			a.notify()
+		}
+		if n < RecoverBatch {
+			return total, nil
+		}
 	}
-	return n, nil
 }
 
 // StatsWindow is the window of the stats' outcome counts.

@@ -33,9 +33,9 @@ type DeliveryReader interface {
 
 // DeliveryRecoverer is the write of recover (SPEC §10).
 type DeliveryRecoverer interface {
-	// DeliveryRecover makes every failed delivery of p's webhook whose event's timestamp is in
-	// [Since, Until) due at Now with a fresh schedule (held when the webhook is paused), in one
-	// set-based statement, and returns how many.
+	// DeliveryRecover makes the failed deliveries of p's webhook whose event's timestamp is in
+	// [Since, Until), at most Limit of them (0: all), due at Now with a fresh schedule (held when the
+	// webhook is paused), with set-based statements, and returns how many.
 	DeliveryRecover(ctx context.Context, p *DeliveryRecoverParams) (int, error)
 }
 
@@ -72,6 +72,8 @@ type DeliveryRecoverParams struct {
 	// Since and Until bound the event's timestamp to [Since, Until); a zero Until is unbounded.
 	Since, Until time.Time
 	Now          time.Time
+	// Limit bounds how many one call recovers; 0 is no bound.
+	Limit int
 }
 
 // WebhookStats counts a webhook's deliveries (SPEC §10 stats).

@@ -135,11 +135,20 @@ func (q *queries) DeliveryRecover(ctx context.Context, p *store.DeliveryRecoverP
 	if !active {
 		state = webhook.DeliveryHeld
 	}
-	// One statement for the whole set; a failed delivery is never leased, so no claim races it.
+	// One statement for the whole set (or p.Limit of it); a failed delivery is never leased, so no
+	// claim races it. FOR UPDATE SKIP LOCKED: two recovers at once take disjoint rows instead of
+	// one waiting to find the other's rows no longer failed. updated_at < Now: a delivery this
+	// recover made pending that has failed again since (a later call of the same recover) is not
+	// taken twice.
+	limit := any(nil) // LIMIT NULL is no limit
+	if p.Limit > 0 {
+		limit = p.Limit
+	}
 	tag, err := q.q.Exec(ctx, `UPDATE deliveries SET state = $5, retries = 0, next_attempt_at = $6,
 		locked_until = NULL, updated_at = $6
-		WHERE seq IN (SELECT seq `+recoverableWhere+`) AND state = 'failed'`,
-		p.WebhookID, p.AccountID, ms(p.Since), untilMS(p.Until), string(state), ms(p.Now))
+		WHERE seq IN (SELECT seq `+recoverableWhere+` AND updated_at < $6 LIMIT $7 FOR UPDATE SKIP LOCKED)
+			AND state = 'failed'`,
+		p.WebhookID, p.AccountID, ms(p.Since), untilMS(p.Until), string(state), ms(p.Now), limit)
 	if err != nil {
 		return 0, fmt.Errorf("recover deliveries: %w", err)
 	}

@@ -140,18 +140,36 @@ func (q *queries) DeliveryCountRecoverable(ctx context.Context, p *store.Deliver
 	return n, nil
 }
 
+// recoverBatch is the most deliveries one statement of a recover moves. One statement for 100,000
+// rows needs a statement journal that SQLite spills to a temporary file, which fails with
+// SQLITE_FULL; set-based batches of this size each stay within journalSpill.
+const recoverBatch = 5000
+
 func (q *queries) DeliveryRecover(ctx context.Context, p *store.DeliveryRecoverParams) (int, error) {
-	// One statement for the whole set. SQLite has one writer, so is_active cannot change under it.
-	res, err := q.exec(ctx, `UPDATE deliveries SET
-		state = CASE WHEN (SELECT is_active FROM webhooks WHERE id = ?1) = 0 THEN 'held' ELSE 'pending' END,
-		retries = 0, next_attempt_at = ?5, locked_until = NULL, updated_at = ?5
-		WHERE seq IN (SELECT seq `+recoverableWhere+`)`,
-		p.WebhookID, p.AccountID, ms(p.Since), untilMS(p.Until), ms(p.Now))
-	if err != nil {
-		return 0, fmt.Errorf("recover deliveries: %w", err)
+	// Set-based statements of at most recoverBatch rows each, until p.Limit or none is left. SQLite
+	// has one writer, so is_active cannot change under them. updated_at < Now: a delivery this
+	// recover made pending that has failed again since (a later call of the same recover) is not
+	// taken twice.
+	total := 0
+	for {
+		batch := recoverBatch
+		if p.Limit > 0 {
+			batch = min(batch, p.Limit-total)
+		}
+		res, err := q.exec(ctx, `UPDATE deliveries SET
+			state = CASE WHEN (SELECT is_active FROM webhooks WHERE id = ?1) = 0 THEN 'held' ELSE 'pending' END,
+			retries = 0, next_attempt_at = ?5, locked_until = NULL, updated_at = ?5
+			WHERE seq IN (SELECT seq `+recoverableWhere+` AND updated_at < ?5 LIMIT ?6)`,
+			p.WebhookID, p.AccountID, ms(p.Since), untilMS(p.Until), ms(p.Now), batch)
+		if err != nil {
+			return 0, fmt.Errorf("recover deliveries: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += int(n)
+		if int(n) < batch || total == p.Limit {
+			return total, nil
+		}
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
 }
 
 func (q *queries) WebhookStatsGet(ctx context.Context, webhookID string, since time.Time) (*store.WebhookStats, error) {

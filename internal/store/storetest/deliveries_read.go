@@ -173,11 +173,19 @@ func runDeliveriesRead(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 			return err
 		}))
+		// In two calls, as the app batches it: a limit of 3, then the rest.
+		limited := *p
+		limited.Limit = 3
+		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
+			n, err = tx.DeliveryRecover(ctx, &limited)
+			return err
+		}))
+		require.Equal(t, 3, n)
 		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
 			n, err = tx.DeliveryRecover(ctx, p)
 			return err
 		}))
-		require.Equal(t, 8, n)
+		require.Equal(t, 5, n)
 		pending, err := st.DeliveryList(ctx, &store.DeliveryListParams{ListParams: store.ListParams{AccountID: acct.ID, Limit: 100},
 			WebhookID: w.ID, State: webhook.DeliveryPending})
 		require.NoError(t, err)
