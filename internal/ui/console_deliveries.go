@@ -124,10 +124,16 @@ type consoleDeliveriesPage struct {
 	Status     string
 	Event      string
 	EventTypes []string
-	Statuses   []string
+	Statuses   []consoleStatusTab
 	NextCursor string
 	Paged      bool
 }
+
+// consoleStatusTab is one status filter of the deliveries view.
+type consoleStatusTab struct{ Value, Label string }
+
+var consoleStatusTabs = []consoleStatusTab{{"pending", "Pending"}, {"held", "Held"}, {"succeeded", "Succeeded"},
+	{"failed", "Failed"}, {"cancelled", "Cancelled"}}
 
 // handleDeliveryList handles "GET /webhooks/{id}/deliveries" with ?status=, ?event= and ?cursor=.
 func (c *console) handleDeliveryList(w http.ResponseWriter, r *http.Request, s *app.Session) {
@@ -138,11 +144,9 @@ func (c *console) handleDeliveryList(w http.ResponseWriter, r *http.Request, s *
 	}
 	q := r.URL.Query()
 	var f app.DeliveryFilter
-	statuses := []string{"pending", "held", "succeeded", "failed", "cancelled"}
-	status := q.Get("status")
-	for _, st := range statuses {
-		if status == st {
-			f.Status = webhook.DeliveryState(st)
+	for _, tab := range consoleStatusTabs { // an unknown filter shows everything rather than an error page
+		if q.Get("status") == tab.Value {
+			f.Status = webhook.DeliveryState(tab.Value)
 		}
 	}
 	if ev := q.Get("event"); ev == webhook.TestEvent || webhook.InCatalogue(ev) {
@@ -164,7 +168,7 @@ func (c *console) handleDeliveryList(w http.ResponseWriter, r *http.Request, s *
 	page := &consoleDeliveriesPage{consoleBase: consoleBase{Title: "Deliveries · " + wh.Name, Session: s,
 		Crumbs: consoleWebhookCrumbs(v, consoleCrumb{Label: "Deliveries"}), Wide: true,
 		Notice: consoleDeliveryNotice(q.Get("notice"))}, Webhook: v, Stats: stats,
-		Status: string(f.Status), Event: f.EventType, Statuses: statuses, NextCursor: p.NextCursor, Paged: cursor != ""}
+		Status: string(f.Status), Event: f.EventType, Statuses: consoleStatusTabs, NextCursor: p.NextCursor, Paged: cursor != ""}
 	for _, e := range webhook.Catalogue {
 		page.EventTypes = append(page.EventTypes, e.Event)
 	}
