@@ -14,8 +14,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -47,9 +49,10 @@ type deliveryFlags struct {
 type serveCmd struct {
 	dbFlags
 	deliveryFlags
-	Addr      string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
-	BaseURL   string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
-	RateLimit float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"100" help:"API requests per second per account (bursts of twice that); 0 disables."`
+	Addr        string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
+	BaseURL     string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
+	RateLimit   float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"100" help:"API requests per second per account (bursts of twice that); 0 disables."`
+	MaxWebhooks int     `name:"max-webhooks" env:"QUIKLY_MAX_WEBHOOKS" default:"${max_webhooks}" help:"Most webhooks one account may have."`
 }
 
 type workerCmd struct {
@@ -67,8 +70,20 @@ type apikeyCreateCmd struct {
 	Account string `name:"account" required:"" help:"Account name; created if it does not exist."`
 }
 
+type apikeyListCmd struct {
+	dbFlags
+	Account string `name:"account" required:"" help:"Account name."`
+}
+
+type apikeyRevokeCmd struct {
+	dbFlags
+	ID string `arg:"" name:"id" help:"The key's id (key_…), as apikey list prints it."`
+}
+
 type apikeyCmd struct {
 	Create apikeyCreateCmd `cmd:"" help:"Create an API key (printed once on stdout)."`
+	List   apikeyListCmd   `cmd:"" help:"List an account's API keys: id, created, last used (never the key)."`
+	Revoke apikeyRevokeCmd `cmd:"" help:"Revoke an API key: it stops working at once, and console sessions signed in with it end."`
 }
 
 type listenCmd struct {
@@ -116,7 +131,8 @@ func run(args []string, e *env) error {
 	var c cli
 	parser, err := kong.New(&c, kong.Name("quikly"),
 		kong.Description("Quikly Webhooks: signed, retried, logged webhooks for Quikly."),
-		kong.UsageOnError(), kong.Exit(func(code int) { panic(exitCode(code)) }))
+		kong.UsageOnError(), kong.Exit(func(code int) { panic(exitCode(code)) }),
+		kong.Vars{"max_webhooks": strconv.Itoa(app.MaxWebhooksDefault)})
 	if err != nil {
 		return err
 	}
@@ -198,6 +214,10 @@ func (s *serveCmd) Run(e *env) error {
 		return err
 	}
 	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
+	if s.MaxWebhooks < 1 {
+		return errors.New("--max-webhooks must be at least 1")
+	}
+	cfg.MaxWebhooks = s.MaxWebhooks
 	if s.RateLimit <= 0 {
 		cfg.RateLimit = -1 // server.Config's zero means the default
 	}
@@ -269,6 +289,41 @@ func (a *apikeyCreateCmd) Run(e *env) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, key)
+	return nil
+}
+
+func (a *apikeyListCmd) Run(e *env) error {
+	st, err := server.OpenStore(e.ctx, &server.Config{DatabaseURL: a.Database, EncryptionKey: a.EncryptionKey})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys, err := (&app.App{Store: st}).ListAPIKeys(e.ctx, a.Account)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCREATED\tLAST USED")
+	for _, k := range keys {
+		used := "never"
+		if !k.LastUsedAt.IsZero() {
+			used = k.LastUsedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.CreatedAt.Format(time.RFC3339), used)
+	}
+	return tw.Flush()
+}
+
+func (a *apikeyRevokeCmd) Run(e *env) error {
+	st, err := server.OpenStore(e.ctx, &server.Config{DatabaseURL: a.Database, EncryptionKey: a.EncryptionKey})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := (&app.App{Store: st}).RevokeAPIKey(e.ctx, a.ID); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "revoked", a.ID)
 	return nil
 }
 

@@ -1,5 +1,7 @@
-// Package api serves the REST API under /api/external/v1: authentication by X-API-Key, a per-key rate
-// limit, strict JSON decoding, and errors in the SPEC §3 shape.
+// Package api serves the REST API under /api/external/v1: authentication by X-API-Key (failed ones
+// limited per client address), a per-key rate limit, URL checks (malformed input is 422 naming the
+// parameter, impossible ids 404, before any store), strict JSON decoding, and errors in the SPEC §3
+// shape.
 package api
 
 import (
@@ -8,6 +10,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -15,6 +20,7 @@ import (
 
 	"github.com/quikly/webhooks/internal/account"
 	"github.com/quikly/webhooks/internal/app"
+	"github.com/quikly/webhooks/internal/authlimit"
 	"github.com/quikly/webhooks/internal/errs"
 )
 
@@ -29,10 +35,13 @@ const RateLimitDefault = 100
 
 // Handler serves the API. Create it with New.
 type Handler struct {
-	app    *app.App
-	mux    *http.ServeMux
-	limits *limiter
-	log    *slog.Logger
+	app        *app.App
+	mux        *http.ServeMux
+	limits     *limiter
+	failedAuth *authlimit.Limiter
+	log        *slog.Logger
+	// patterns are the registered routes ("GET /api/external/v1/webhooks/{id}"), for Routes.
+	patterns []string
 }
 
 // Config configures New.
@@ -40,7 +49,11 @@ type Config struct {
 	// RateLimit is the sustained requests per second allowed per API key, with bursts of twice that.
 	// Zero means RateLimitDefault; -1 disables the limit.
 	RateLimit float64
-	Logger    *slog.Logger
+	// FailedAuth limits failed authentications per client address (SPEC §15); share one with the
+	// console's sign-in so that both doors count together. Defaults to a new authlimit.Limiter with
+	// its defaults.
+	FailedAuth *authlimit.Limiter
+	Logger     *slog.Logger
 }
 
 // New returns the API handler for a.
@@ -48,7 +61,10 @@ func New(a *app.App, cfg Config) *Handler {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = RateLimitDefault
 	}
-	h := &Handler{app: a, mux: http.NewServeMux(), log: cfg.Logger}
+	h := &Handler{app: a, mux: http.NewServeMux(), log: cfg.Logger, failedAuth: cfg.FailedAuth}
+	if h.failedAuth == nil {
+		h.failedAuth = authlimit.New(authlimit.Config{})
+	}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -66,10 +82,10 @@ func accountFrom(r *http.Request) *account.Account {
 	return r.Context().Value(ctxKey{}).(*account.Account)
 }
 
-// ServeHTTP authenticates first (SPEC §3: 401 before 404, 413 or 415), then rate-limits, then routes.
+// ServeHTTP authenticates first (SPEC §3: 401 before 404, 413 or 415), then rate-limits, then checks
+// that the URL is well formed (SPEC §15), then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("X-API-Key")
-	acct, err := h.app.Authenticate(r.Context(), key)
+	acct, err := h.authenticate(w, r)
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -79,7 +95,53 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, errs.Errorf(errs.RateLimited, "Too many requests for this API key; slow down and retry."))
 		return
 	}
+	if err := h.checkURL(r); err != nil {
+		h.error(w, r, err)
+		return
+	}
 	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, acct)))
+}
+
+// authenticate returns the account of the request's API key. A client address that has used up its
+// failed authentications is refused (429 with Retry-After) before its key is looked up, a good key
+// included (see authlimit). A request without a key is no guess and costs no look-up, so it is not
+// counted.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*account.Account, error) {
+	key := r.Header.Get("X-API-Key")
+	if key == "" {
+		return h.app.Authenticate(r.Context(), key)
+	}
+	attempt, wait, ok := h.failedAuth.Begin(r)
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(authlimit.RetryAfterSeconds(wait)))
+		return nil, errs.Errorf(errs.RateLimited, "Too many failed authentications from this address; retry after %d seconds.",
+			authlimit.RetryAfterSeconds(wait))
+	}
+	acct, err := h.app.Authenticate(r.Context(), key)
+	if errs.CodeOf(err) != errs.Unauthorized {
+		attempt.Refund()
+	}
+	return acct, err
+}
+
+// Mount returns a handler that gives h every request whose path, once cleaned, is Prefix or under
+// it, untouched, and the others to next. Mounted in an http.ServeMux instead, a path such as
+// Prefix+"//webhooks" would be answered by the ServeMux itself with an HTML redirect, before
+// authentication; here it is a JSON 404 after it.
+func (h *Handler) Mount(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := path.Clean("/" + r.URL.Path); p == Prefix || strings.HasPrefix(p, Prefix+"/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Routes returns every route of the API as its http.ServeMux pattern, method first
+// ("GET /api/external/v1/webhooks/{id}"), sorted; tests walk them so that a new route is covered.
+func (h *Handler) Routes() []string {
+	return slices.Sorted(slices.Values(h.patterns))
 }
 
 // limiter keeps a token bucket per account. Buckets are few (one per account that called) and small.
@@ -109,6 +171,7 @@ var statusOf = map[errs.Code]int{
 	errs.NotFound:         http.StatusNotFound,
 	errs.MethodNotAllowed: http.StatusMethodNotAllowed,
 	errs.Conflict:         http.StatusConflict,
+	errs.LimitReached:     http.StatusUnprocessableEntity,
 	errs.TooLarge:         http.StatusRequestEntityTooLarge,
 	errs.UnsupportedMedia: http.StatusUnsupportedMediaType,
 	errs.RateLimited:      http.StatusTooManyRequests,
@@ -135,28 +198,32 @@ func (h *Handler) error(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, statusOf[e.Code], errorBody{errorDetail{e.Code, e.Message, e.Fields}})
 }
 
-// WriteError writes err as SPEC §3 JSON; for handlers outside this package that share the shape.
-func WriteError(w http.ResponseWriter, err error) {
-	var e *errs.Error
-	if !errors.As(err, &e) {
-		e = errs.Errorf(errs.Internal, "Something went wrong on our side; try again.")
-	}
-	writeJSON(w, statusOf[e.Code], errorBody{errorDetail{e.Code, e.Message, e.Fields}})
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
 
-// route registers one path with a handler per method; other methods answer 405 with Allow.
+// route registers one path with a handler per method; other methods answer 405 with Allow. Each
+// wildcard of path is checked against the shape of the ids it takes before the handler runs: a value
+// of another shape names nothing, and answers 404 without a database look-up.
 func (h *Handler) route(path string, methods map[string]http.HandlerFunc) {
 	allow := make([]string, 0, len(methods))
+	shapes := idShapes(path)
 	for m, fn := range methods {
-		h.mux.HandleFunc(m+" "+Prefix+path, fn)
+		h.mux.HandleFunc(m+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
+			for name, valid := range shapes {
+				if !valid(r.PathValue(name)) {
+					h.error(w, r, errs.ErrNotFound)
+					return
+				}
+			}
+			fn(w, r)
+		})
+		h.patterns = append(h.patterns, m+" "+Prefix+path)
 		allow = append(allow, m)
 	}
+	slices.Sort(allow)
 	h.mux.HandleFunc(Prefix+path, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		h.error(w, r, errs.Errorf(errs.MethodNotAllowed, "%s is not allowed here; use %s.", r.Method, strings.Join(allow, " or ")))

@@ -126,7 +126,7 @@ func (h *Handler) handleDeliveryGet(w http.ResponseWriter, r *http.Request) {
 
 // handleDeliveryRetry handles "POST /webhooks/{id}/deliveries/{delivery_id}/retry".
 func (h *Handler) handleDeliveryRetry(w http.ResponseWriter, r *http.Request) {
-	d, err := h.app.RetryDelivery(r.Context(), accountFrom(r).ID, r.PathValue("id"), r.PathValue("delivery_id"))
+	d, err := h.app.RetryDeliveryInfo(r.Context(), accountFrom(r).ID, r.PathValue("id"), r.PathValue("delivery_id"))
 	if err != nil {
 		h.error(w, r, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/quikly/webhooks/internal/account"
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
 )
 
@@ -37,6 +38,8 @@ type App struct {
 	LogRetention time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxWebhooks caps the webhooks of one account. Defaults to MaxWebhooksDefault; -1 means no cap.
+	MaxWebhooks int
 
 	// beforeCommitHook is the test hook of SetBeforeCommitHook; atomic because tests set it while
 	// requests run.
@@ -84,12 +87,26 @@ func listParams(accountID string, limit int, cursor string) (*store.ListParams, 
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
 		after, ok := strings.CutPrefix(string(raw), cursorPrefix)
-		if err != nil || !ok || after == "" {
+		if err != nil || !ok || !idText(after) {
 			return nil, errs.Field("cursor", "is not a cursor of this list")
 		}
 		p.After = after
 	}
 	return p, nil
+}
+
+// idText reports whether s could be an id of ours (prefix_base62 or a UUID), so that a forged cursor
+// never takes other bytes to the store (PostgreSQL refuses NUL and invalid UTF-8 with an error).
+func idText(s string) bool {
+	if len(s) < 1 || len(s) > 100 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // page cuts the extra item off and makes the next cursor from the last item kept.
@@ -108,6 +125,13 @@ func page[T any](items []T, limit int, id func(T) string) *Page[T] {
 	return p
 }
 
+// MaxWebhooksDefault is the default of App.MaxWebhooks (SPEC §15).
+const MaxWebhooksDefault = 100
+
+// apiKeyTouchEvery is how stale an API key's last-used time may get: authenticating writes it at
+// most this often per key, so a busy key costs one write a minute, not one per request.
+const apiKeyTouchEvery = time.Minute
+
 // CreateAPIKey creates the account if needed and returns a new API key for it, in clear, once.
 func (a *App) CreateAPIKey(ctx context.Context, accountName string) (string, error) {
 	accountName = strings.TrimSpace(accountName)
@@ -120,7 +144,8 @@ func (a *App) CreateAPIKey(ctx context.Context, accountName string) (string, err
 		if err != nil {
 			return err
 		}
-		return tx.APIKeyInsert(ctx, acct.ID, hash, a.now())
+		return tx.APIKeyInsert(ctx, &store.APIKeyInsertParams{ID: randid.New("key_"), AccountID: acct.ID,
+			Hash: hash, CreatedAt: a.now()})
 	})
 	if err != nil {
 		return "", err
@@ -128,17 +153,56 @@ func (a *App) CreateAPIKey(ctx context.Context, accountName string) (string, err
 	return key, nil
 }
 
-// Authenticate returns the account of an API key, or errs.Unauthorized.
+// Authenticate returns the account of an API key, or errs.Unauthorized (also for a revoked key).
 func (a *App) Authenticate(ctx context.Context, key string) (*account.Account, error) {
+	k, err := a.authenticateKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return &account.Account{ID: k.AccountID, Name: k.AccountName}, nil
+}
+
+// authenticateKey returns the stored key of an API key, or errs.Unauthorized, and notes its use.
+func (a *App) authenticateKey(ctx context.Context, key string) (*store.APIKey, error) {
 	unauthorized := errs.Errorf(errs.Unauthorized, "A valid API key is required in the X-API-Key header.")
 	if !account.LooksLikeAPIKey(key) {
 		return nil, unauthorized
 	}
 	// The lookup is by hash through a unique index: the database never compares the secret itself,
 	// so timing reveals nothing about stored keys.
-	acct, err := a.Store.AccountGetByKeyHash(ctx, account.HashAPIKey(key))
+	k, err := a.Store.APIKeyGetByHash(ctx, account.HashAPIKey(key))
 	if errs.CodeOf(err) == errs.NotFound {
 		return nil, unauthorized
 	}
-	return acct, err
+	if err != nil {
+		return nil, err
+	}
+	if now := a.now(); now.Sub(k.LastUsedAt) >= apiKeyTouchEvery {
+		// Best effort: a failed note of use must not fail the request it authenticates.
+		_ = a.Store.Tx(ctx, func(tx store.Tx) error { return tx.APIKeyTouch(ctx, k.ID, now) })
+	}
+	return k, nil
+}
+
+// ListAPIKeys returns the live API keys of the account named accountName, oldest first (never the
+// keys themselves: only their hashes are stored).
+func (a *App) ListAPIKeys(ctx context.Context, accountName string) ([]*store.APIKey, error) {
+	acct, err := a.Store.AccountGetByName(ctx, strings.TrimSpace(accountName))
+	if errs.CodeOf(err) == errs.NotFound {
+		return nil, errs.Errorf(errs.NotFound, "There is no account named %q.", accountName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.Store.APIKeyList(ctx, acct.ID)
+}
+
+// RevokeAPIKey deletes the API key id: from the next request on it answers errs.Unauthorized, and
+// the console sessions signed in with it end.
+func (a *App) RevokeAPIKey(ctx context.Context, id string) error {
+	err := a.Store.Tx(ctx, func(tx store.Tx) error { return tx.APIKeyRevoke(ctx, id) })
+	if errs.CodeOf(err) == errs.NotFound {
+		return errs.Errorf(errs.NotFound, "There is no API key %q.", id)
+	}
+	return err
 }

@@ -36,7 +36,7 @@ func checkRange(since, until time.Time) error {
 
 // ListDeliveries returns one page of a webhook's deliveries, newest first.
 func (a *App) ListDeliveries(ctx context.Context, accountID, webhookID string, f DeliveryFilter, limit int, cursor string) (*Page[*store.DeliveryInfo], error) {
-	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
+	if _, err := a.GetWebhook(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
 	if err := checkEventType("event", f.EventType); err != nil {
@@ -70,8 +70,11 @@ const deliveryAttemptsMax = ListLimitMax
 // GetDelivery returns one of a webhook's deliveries with its attempts.
 func (a *App) GetDelivery(ctx context.Context, accountID, webhookID, id string) (*DeliveryDetail, error) {
 	ref := &store.DeliveryRef{AccountID: accountID, WebhookID: webhookID, ID: id}
-	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
+	if _, err := a.GetWebhook(ctx, accountID, webhookID); err != nil {
 		return nil, err
+	}
+	if !webhook.ValidID("dlv_", id) {
+		return nil, errs.ErrNotFound
 	}
 	d, err := a.Store.DeliveryInfoGet(ctx, ref)
 	if err != nil {
@@ -87,33 +90,13 @@ func (a *App) GetDelivery(ctx context.Context, accountID, webhookID, id string) 
 	return &DeliveryDetail{DeliveryInfo: d, Attempts: as}, nil
 }
 
-// RetryDelivery attempts a delivery again now (SPEC §10 retry): a pending one is attempted now and
-// its schedule goes on; a succeeded or failed one becomes pending with a fresh schedule; a held or
-// cancelled one is errs.Conflict. It returns the delivery as it stands after the change.
-func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, id string) (*store.DeliveryInfo, error) {
-	ref := &store.DeliveryRef{AccountID: accountID, WebhookID: webhookID, ID: id}
-	var d *store.DeliveryInfo
-	err := a.Store.Tx(ctx, func(tx store.Tx) error {
-		if _, err := tx.WebhookGet(ctx, accountID, webhookID); err != nil {
-			return err
-		}
-		if _, err := tx.DeliveryInfoGet(ctx, ref); err != nil {
-			return err
-		}
-		// LEAD-SWITCH: the store's retry method with SPEC §10 semantics replaces this at merge
-		// (DeliveryResend still answers Conflict for a pending delivery).
-		if err := tx.DeliveryResend(ctx, accountID, id, a.now()); err != nil {
-			return err
-		}
-		var err error
-		d, err = tx.DeliveryInfoGet(ctx, ref)
-		return err
-	})
-	if err != nil {
+// RetryDeliveryInfo is RetryDelivery (SPEC §10 retry now) answering with the delivery as the
+// deliveries API shows it.
+func (a *App) RetryDeliveryInfo(ctx context.Context, accountID, webhookID, id string) (*store.DeliveryInfo, error) {
+	if _, err := a.RetryDelivery(ctx, accountID, webhookID, id); err != nil {
 		return nil, err
 	}
-	a.notify()
-	return d, nil
+	return a.Store.DeliveryInfoGet(ctx, &store.DeliveryRef{AccountID: accountID, WebhookID: webhookID, ID: id})
 }
 
 // RecoverInput is the range of a recover: events whose timestamp is in [Since, Until); a zero Until
@@ -146,7 +129,7 @@ func (a *App) recoverParams(accountID, webhookID string, in RecoverInput) (*stor
 // CountRecoverable says how many deliveries RecoverDeliveries would recover now, for the console's
 // confirmation.
 func (a *App) CountRecoverable(ctx context.Context, accountID, webhookID string, in RecoverInput) (int, error) {
-	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
+	if _, err := a.GetWebhook(ctx, accountID, webhookID); err != nil {
 		return 0, err
 	}
 	p, err := a.recoverParams(accountID, webhookID, in)
@@ -166,7 +149,7 @@ const RecoverBatch = 5000
 // pending again, due now with a fresh schedule (held while the webhook is paused), and returns how
 // many. The dispatcher is woken after the first batch commits.
 func (a *App) RecoverDeliveries(ctx context.Context, accountID, webhookID string, in RecoverInput) (int, error) {
-	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
+	if _, err := a.GetWebhook(ctx, accountID, webhookID); err != nil {
 		return 0, err
 	}
 	p, err := a.recoverParams(accountID, webhookID, in)
@@ -200,7 +183,7 @@ const StatsWindow = 24 * time.Hour
 
 // WebhookStats returns the webhook's pending and held counts and its outcomes of the last 24 h.
 func (a *App) WebhookStats(ctx context.Context, accountID, webhookID string) (*store.WebhookStats, error) {
-	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
+	if _, err := a.GetWebhook(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
 	return a.Store.WebhookStatsGet(ctx, webhookID, a.now().Add(-StatsWindow))
@@ -240,6 +223,9 @@ type EventDetail struct {
 
 // GetEvent returns one of the account's events with its deliveries.
 func (a *App) GetEvent(ctx context.Context, accountID, id string) (*EventDetail, error) {
+	if !webhook.ValidID("evt_", id) {
+		return nil, errs.ErrNotFound
+	}
 	e, err := a.Store.EventGet(ctx, accountID, id)
 	if err != nil {
 		return nil, err

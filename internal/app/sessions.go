@@ -48,13 +48,14 @@ var errSignIn = errs.Errorf(errs.Unauthorized, "That API key is not valid.")
 // after SessionLifetime. It answers errs.Unauthorized for a key that is not valid.
 func (a *App) SignIn(ctx context.Context, apiKey string) (*Session, error) {
 	// Pasted keys often carry a trailing newline or spaces; they are never part of a key.
-	acct, err := a.Authenticate(ctx, strings.TrimSpace(apiKey))
+	key, err := a.authenticateKey(ctx, strings.TrimSpace(apiKey))
 	if errs.CodeOf(err) == errs.Unauthorized {
 		return nil, errSignIn
 	}
 	if err != nil {
 		return nil, err
 	}
+	acct := &account.Account{ID: key.AccountID, Name: key.AccountName}
 	now := a.now()
 	s := &Session{ID: randid.Base62(sessionIDLen), Account: acct, CSRFToken: randid.Base62(sessionIDLen),
 		ExpiresAt: now.Add(SessionLifetime)}
@@ -63,7 +64,7 @@ func (a *App) SignIn(ctx context.Context, apiKey string) (*Session, error) {
 		if _, err := tx.SessionDeleteExpired(ctx, now, sessionPruneBatch); err != nil {
 			return err
 		}
-		return tx.SessionInsert(ctx, &store.Session{IDHash: hashSessionID(s.ID), AccountID: acct.ID,
+		return tx.SessionInsert(ctx, &store.ConsoleSession{IDHash: hashSessionID(s.ID), AccountID: acct.ID, APIKeyID: key.ID,
 			CSRFToken: s.CSRFToken, CreatedAt: now, ExpiresAt: s.ExpiresAt})
 	})
 	if err != nil {

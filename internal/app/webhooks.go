@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 
@@ -25,8 +26,7 @@ type WebhookInput struct {
 func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
 	f := errs.Fields{}
 	if in.Name != nil {
-		webhook.ValidateName(f, *in.Name)
-		w.Name = *in.Name
+		w.Name = webhook.ValidateName(f, *in.Name)
 	}
 	if in.URL != nil {
 		if u := webhook.ValidateURL(f, *in.URL, a.AllowPrivateTargets); u != nil && !a.AllowPrivateTargets {
@@ -68,7 +68,19 @@ func (a *App) CreateWebhook(ctx context.Context, accountID string, in WebhookInp
 	if err := f.Err(); err != nil {
 		return nil, err
 	}
-	if err := a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookInsert(ctx, w) }); err != nil {
+	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+		// Counted in the transaction that inserts, with the lock that makes concurrent creates of the
+		// account count one after the other, so none of them can pass the cap.
+		n, err := tx.WebhookCountForUpdate(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		if max := cmp.Or(a.MaxWebhooks, MaxWebhooksDefault); max >= 0 && n >= max {
+			return errs.Errorf(errs.LimitReached, "This account already has %d webhooks, the most it may have; delete one to create another.", max)
+		}
+		return tx.WebhookInsert(ctx, w)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -89,15 +101,21 @@ func (a *App) ListWebhooks(ctx context.Context, accountID string, limit int, cur
 
 // GetWebhook returns one of the account's webhooks.
 func (a *App) GetWebhook(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	return a.Store.WebhookGet(ctx, accountID, id)
 }
 
 // UpdateWebhook changes the fields given; is_active pauses or resumes delivery.
 func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in WebhookInput) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	var w *webhook.Webhook
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		if w, err = tx.WebhookGet(ctx, accountID, id); err != nil {
+		if w, err = tx.WebhookGetForUpdate(ctx, accountID, id); err != nil {
 			return err
 		}
 		if err := a.validate(in, w); err != nil {
@@ -115,16 +133,24 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 
 // DeleteWebhook deletes a webhook and cancels its pending deliveries.
 func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
-	return a.Store.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, accountID, id, a.now()) })
+	if !idsValid(id) {
+		return errs.ErrNotFound
+	}
+	return a.Store.Tx(ctx, func(tx store.Tx) error {
+		return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: accountID, ID: id, Now: a.now()})
+	})
 }
 
 // RegenerateSecret gives the webhook a new secret and returns it; the previous one keeps signing
 // webhook-signature for webhook.SecretOverlap.
 func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	var w *webhook.Webhook
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		if w, err = tx.WebhookGet(ctx, accountID, id); err != nil {
+		if w, err = tx.WebhookGetForUpdate(ctx, accountID, id); err != nil {
 			return err
 		}
 		now := a.now()
@@ -141,6 +167,9 @@ func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webh
 // TestWebhook sends one test event to the webhook now, paused or not, and returns the attempt's log
 // entry. The attempt is not retried.
 func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.Attempt, error) {
+	if !idsValid(id) {
+		return nil, errs.ErrNotFound
+	}
 	now := a.now()
 	lease := now.Add(a.LeaseDuration)
 	var c *store.ClaimedDelivery
@@ -169,7 +198,7 @@ func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.A
 	}); err != nil {
 		return nil, err
 	}
-	return a.Store.AttemptGet(ctx, accountID, id, out.Attempt.ID)
+	return a.Store.AttemptGet(ctx, &store.AttemptGetParams{AccountID: accountID, WebhookID: id, ID: out.Attempt.ID})
 }
 
 // LogFilter narrows a webhook's logs.
@@ -180,6 +209,9 @@ type LogFilter struct {
 
 // ListLogs returns one page of a webhook's attempts, newest first.
 func (a *App) ListLogs(ctx context.Context, accountID, webhookID string, f LogFilter, limit int, cursor string) (*Page[*webhook.Attempt], error) {
+	if !idsValid(webhookID) {
+		return nil, errs.ErrNotFound
+	}
 	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
@@ -200,33 +232,109 @@ func (a *App) ListLogs(ctx context.Context, accountID, webhookID string, f LogFi
 
 // GetLog returns one attempt of a webhook.
 func (a *App) GetLog(ctx context.Context, accountID, webhookID, logID string) (*webhook.Attempt, error) {
+	if !idsValid(webhookID, logID) {
+		return nil, errs.ErrNotFound
+	}
 	if _, err := a.Store.WebhookGet(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
-	return a.Store.AttemptGet(ctx, accountID, webhookID, logID)
+	return a.Store.AttemptGet(ctx, &store.AttemptGetParams{AccountID: accountID, WebhookID: webhookID, ID: logID})
 }
 
-// Resend makes the delivery of a log entry due now with the same body and ids and a fresh retry
-// schedule. It is errs.Conflict while that delivery is still pending.
+// Resend retries the delivery of a log entry (SPEC §4, §15): RetryDelivery of that delivery.
 func (a *App) Resend(ctx context.Context, accountID, webhookID, logID string) (*webhook.Delivery, error) {
+	if !idsValid(webhookID, logID) {
+		return nil, errs.ErrNotFound
+	}
+	at, err := a.GetLog(ctx, accountID, webhookID, logID)
+	if err != nil {
+		return nil, err
+	}
+	return a.RetryDelivery(ctx, accountID, webhookID, at.DeliveryID)
+}
+
+// RetryDelivery attempts a delivery now (SPEC §10 "retry now"). A pending one is made due now and
+// its schedule goes on where it was; one already being attempted (leased) is left to that attempt.
+// A succeeded or failed one is pending again, due now, with a fresh schedule, the same body and
+// ids. A held or cancelled one is errs.Conflict. A test delivery is attempted here and now, once,
+// as the test operation does: no dispatcher ever claims a test.
+func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryID string) (*webhook.Delivery, error) {
+	if !webhook.ValidID("wh_", webhookID) || !webhook.ValidID("dlv_", deliveryID) {
+		return nil, errs.ErrNotFound
+	}
+	now := a.now()
 	var d *webhook.Delivery
+	var test *store.ClaimedDelivery
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
-		if _, err := tx.WebhookGet(ctx, accountID, webhookID); err != nil {
-			return err
-		}
-		at, err := tx.AttemptGet(ctx, accountID, webhookID, logID)
+		w, err := tx.WebhookGet(ctx, accountID, webhookID)
 		if err != nil {
 			return err
 		}
-		if err := tx.DeliveryResend(ctx, accountID, at.DeliveryID, a.now()); err != nil {
+		if d, err = tx.DeliveryGetForUpdate(ctx, accountID, deliveryID); err != nil {
 			return err
 		}
-		d, err = tx.DeliveryGet(ctx, accountID, at.DeliveryID)
-		return err
+		if d.WebhookID != webhookID {
+			return errs.ErrNotFound
+		}
+		switch d.State {
+		case webhook.DeliveryHeld:
+			return errs.Errorf(errs.Conflict, "The delivery is held while its webhook is paused; resume the webhook to send it.")
+		case webhook.DeliveryCancelled:
+			return errs.Errorf(errs.Conflict, "The delivery was cancelled when its webhook was deleted; it cannot be sent again.")
+		case webhook.DeliveryPending:
+			if d.LockedUntil.After(now) {
+				return nil // being attempted right now: a second attempt alongside would be a duplicate
+			}
+		}
+		p := &store.DeliveryRetryParams{AccountID: accountID, ID: deliveryID, Now: now,
+			FreshSchedule: d.State != webhook.DeliveryPending}
+		if d.Test {
+			p.LeaseUntil = now.Add(a.LeaseDuration)
+		}
+		ok, err := tx.DeliveryRetry(ctx, p)
+		if err != nil {
+			return err
+		}
+		if !ok { // cannot happen under DeliveryGetForUpdate's lock; say so rather than claim success
+			return errs.Errorf(errs.Conflict, "The delivery changed while it was being retried; try again.")
+		}
+		if d, err = tx.DeliveryGet(ctx, accountID, deliveryID); err != nil {
+			return err
+		}
+		if d.Test {
+			test = delivery.Claimed(w, d, now, p.LeaseUntil)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.notify()
-	return d, nil
+	if test == nil {
+		a.notify()
+		return d, nil
+	}
+	if err := a.sendTest(ctx, test); err != nil {
+		return nil, err
+	}
+	return a.Store.DeliveryGet(ctx, accountID, deliveryID)
+}
+
+// sendTest attempts a test delivery leased to this process, once, and logs the attempt; a failure
+// is final, as tests are never retried.
+func (a *App) sendTest(ctx context.Context, c *store.ClaimedDelivery) error {
+	res := a.Sender.Send(ctx, delivery.RequestFor(c))
+	out := delivery.Outcome(c, res, delivery.RetryPolicy{}, a.now())
+	a.Metrics.Observe(out, res.Duration)
+	// The attempt happened: record it even if the caller has gone away meanwhile.
+	done := context.WithoutCancel(ctx)
+	return a.Store.Tx(done, func(tx store.Tx) error {
+		return tx.DeliveryComplete(done, []*store.DeliveryOutcome{out})
+	})
+}
+
+// idsValid reports whether webhookID (and attemptID, when given) have the shape of ids of their
+// kind. Others name nothing: callers answer not found without a query, for the API and the console
+// alike (PostgreSQL answers NUL or invalid UTF-8 with an error, not with no rows).
+func idsValid(webhookID string, attemptID ...string) bool {
+	return webhook.ValidID("wh_", webhookID) && (len(attemptID) == 0 || webhook.ValidID("att_", attemptID[0]))
 }

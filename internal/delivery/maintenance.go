@@ -63,7 +63,8 @@ func (m *Maintainer) RunOnce(ctx context.Context) error {
 	}
 	cutoff := now.Add(-cmpOr(m.Retention, LogRetentionDefault))
 	for _, step := range []func(tx store.Tx) (int, error){
-		func(tx store.Tx) (int, error) { return tx.DeliveryExpireHeld(ctx, cutoff, now, maintenanceBatch) },
+		func(tx store.Tx) (int, error) { return ExpireHeld(ctx, tx, cutoff, now, maintenanceBatch) },
+		func(tx store.Tx) (int, error) { return FailInterruptedTests(ctx, tx, now, maintenanceBatch) },
 		func(tx store.Tx) (int, error) { return tx.AttemptPrune(ctx, cutoff, maintenanceBatch) },
 		func(tx store.Tx) (int, error) { return tx.SessionDeleteExpired(ctx, now, maintenanceBatch) },
 	} {

@@ -46,8 +46,9 @@ func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, da
 	if err != nil {
 		return nil, nil, fmt.Errorf("publish %s: encode data: %w", eventType, err)
 	}
+	test := !lease.IsZero() // only a test is inserted leased, to its sender
 	// The event keeps its data (GET /events), so events no webhook took can be caught up on too.
-	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now, Data: dataJSON}
+	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now, Test: test, Data: dataJSON}
 	if err := tx.EventInsert(ctx, e); err != nil {
 		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
 	}
@@ -63,7 +64,7 @@ func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, da
 		ds[i] = &webhook.Delivery{
 			ID: randid.New("dlv_"), AccountID: accountID, WebhookID: w.ID, EventID: e.ID,
 			EventType: eventType, Body: Body(eventType, now, w.ID, dataJSON), State: state,
-			NextAttemptAt: now, CreatedAt: now,
+			NextAttemptAt: now, CreatedAt: now, Test: test,
 		}
 		if !lease.IsZero() {
 			ds[i].NextAttemptAt, ds[i].LockedUntil = lease, lease

@@ -153,18 +153,29 @@ func TestRetriesFollowTheScheduleThenFail(t *testing.T) {
 	require.Equal(t, 5.0, e.Metric(`quikly_attempt_duration_seconds_count`))
 }
 
-func TestResendWhilePendingConflicts(t *testing.T) {
+// TestResendOfAPendingDeliveryIsAttemptedNow: SPEC §15 — a pending delivery's resend answers 202 and
+// is attempted at once, not at its next retry an hour away; a held one is 409 until the webhook resumes.
+func TestResendOfAPendingDeliveryIsAttemptedNow(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{RetrySchedule: []time.Duration{time.Hour}})
+	e := testenv.Start(t, testenv.Options{RetrySchedule: []time.Duration{time.Hour, time.Hour}})
 	rcv := testenv.NewReceiver(t)
 	rcv.Respond(http.StatusServiceUnavailable)
 	id := createWebhook(t, e, e.Key, rcv.URL, "proposal.created")["id"].(string)
 	e.Publish(e.Key, webhook.ProposalCreated, map[string]any{})
-	rcv.Next(t)
+	first := rcv.Next(t)
 	entry := waitLogs(t, e, e.Key, id, 1)[0]
-	require.NotNil(t, entry["next_attempt_at"])
+	require.NotNil(t, entry["next_attempt_at"], "pending, next try in an hour")
 	res := e.Do(e.Key, "POST", "/webhooks/"+id+"/logs/"+entry["id"].(string)+"/resend", nil)
-	errorOf(t, res, http.StatusConflict, "conflict")
+	require.Equal(t, http.StatusAccepted, res.Status, "%s", res.Body)
+	again := rcv.Next(t) // an hour early: attempted now
+	require.Equal(t, first.Body, again.Body)
+	require.Equal(t, first.Header.Get("webhook-id"), again.Header.Get("webhook-id"))
+	latest := waitLogs(t, e, e.Key, id, 2)[0]
+	require.Equal(t, float64(2), latest["attempt"], "attempt numbers go on")
+	require.NotNil(t, latest["next_attempt_at"], "the schedule goes on where it was")
+
+	require.Equal(t, http.StatusOK, e.Do(e.Key, "PUT", "/webhooks/"+id, map[string]any{"is_active": false}).Status)
+	errorOf(t, e.Do(e.Key, "POST", "/webhooks/"+id+"/logs/"+entry["id"].(string)+"/resend", nil), http.StatusConflict, "conflict")
 	errorOf(t, e.Do(e.Key, "POST", "/webhooks/"+id+"/logs/att_unknown/resend", nil), 404, "not_found")
 }
 

@@ -97,7 +97,7 @@ func TestWebhooksAPI(t *testing.T) {
 			events = append(events, entry["event"].(string))
 		}
 		require.Equal(t, []string{"proposal.created", "proposal.updated", "proposal.shared", "proposal.accepted",
-			"proposal.rejected", "proposal.revision_requested", "lead_session.created", "lead_session.updated"}, events)
+			"proposal.rejected", "proposal.revision_requested", "lead_session.created", "lead_session.updated", "webhook.disabled"}, events)
 	})
 
 	t.Run("Pagination", func(t *testing.T) {
@@ -268,4 +268,24 @@ func TestRateLimit(t *testing.T) {
 	require.NotEmpty(t, res.Header.Get("Retry-After"))
 	// Another key of another account has its own budget.
 	require.Equal(t, http.StatusOK, e.Do(e.NewKey("other"), "GET", "/webhooks", nil).Status)
+}
+
+// TestMaxWebhooksPerAccount: SPEC §15 — one webhook past --max-webhooks is 422 limit_reached; other
+// accounts are not affected, and deleting one makes room again.
+func TestMaxWebhooksPerAccount(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{MaxWebhooks: 2})
+	var ids []string
+	for range 2 {
+		ids = append(ids, createWebhook(t, e, e.Key, "https://example.com/h")["id"].(string))
+	}
+	body := map[string]any{"name": "one more", "url": "https://example.com/h", "events": []string{"proposal.created"}}
+	errorOf(t, e.Do(e.Key, "POST", "/webhooks", body), http.StatusUnprocessableEntity, "limit_reached")
+	list := e.Do(e.Key, "GET", "/webhooks", nil)
+	require.Equal(t, http.StatusOK, list.Status)
+	require.Len(t, list.JSON(t)["data"], 2, "the refused create stored nothing")
+
+	createWebhook(t, e, e.NewKey("other"), "https://example.com/h")
+	require.Equal(t, http.StatusNoContent, e.Do(e.Key, "DELETE", "/webhooks/"+ids[0], nil).Status)
+	createWebhook(t, e, e.Key, "https://example.com/h")
 }

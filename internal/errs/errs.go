@@ -18,6 +18,7 @@ const (
 	NotFound         Code = "not_found"
 	MethodNotAllowed Code = "method_not_allowed"
 	Conflict         Code = "conflict"
+	LimitReached     Code = "limit_reached"
 	TooLarge         Code = "payload_too_large"
 	UnsupportedMedia Code = "unsupported_media_type"
 	RateLimited      Code = "rate_limited"

@@ -45,6 +45,9 @@ func (b *Box) Seal(plain string) string {
 	return sealedPrefix + base64.StdEncoding.EncodeToString(sealed)
 }
 
+// IsSealed reports whether stored is a sealed value (rather than a secret stored in clear).
+func IsSealed(stored string) bool { return strings.HasPrefix(stored, sealedPrefix) }
+
 // ErrWrongKey means a sealed value cannot be opened with this key, or there is no key.
 var ErrWrongKey = errors.New("stored secrets were sealed with a different QUIKLY_ENCRYPTION_KEY, or the key is missing")
 

@@ -63,6 +63,8 @@ type Config struct {
 	PerWebhook int
 	// ApplicationName names the process's PostgreSQL connections ("" for the driver's default).
 	ApplicationName string
+	// MaxWebhooks caps the webhooks of one account; zero means app.MaxWebhooksDefault.
+	MaxWebhooks int
 }
 
 // OpenStore opens the database named by cfg.DatabaseURL, migrates it and checks the encryption key
@@ -93,6 +95,11 @@ func OpenStore(ctx context.Context, cfg *Config) (store.Store, error) {
 		return nil, fmt.Errorf("database URL %q: use sqlite:PATH or postgres://…", RedactURL(cfg.DatabaseURL))
 	}
 	if err := checkEncryptionKey(ctx, st, box); err != nil {
+		st.Close()
+		return nil, err
+	}
+	// With a key, no secret stays in clear: those written before the key was set are sealed now.
+	if _, err := st.WebhookSealSecrets(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -167,7 +174,7 @@ func New(cfg *Config, st store.Store, log *slog.Logger) *Service {
 		Timeout: timeout, Workers: cfg.Workers, PerWebhook: cfg.PerWebhook}
 	a := &app.App{Store: st, Sender: sender, Metrics: metrics, BaseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		AllowPrivateTargets: cfg.AllowPrivateTargets, LeaseDuration: timeout + delivery.LeaseMargin, Notify: d.Notify,
-		LogRetention: cfg.LogRetention}
+		MaxWebhooks: cfg.MaxWebhooks, LogRetention: cfg.LogRetention}
 	return &Service{Store: st, App: a, Dispatcher: d, Registry: reg, cfg: cfg, log: log,
 		Maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log}}
 }
@@ -183,11 +190,10 @@ func cmpOr[T comparable](v, def T) T {
 // Handler returns the HTTP handler: API, health and metrics.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix+"/", api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}))
 	mux.Handle("/p/", ui.NewSharePages(s.App, s.log))
 	mux.Handle("/", ui.NewConsole(s.App, s.log))
 	s.addOps(mux)
-	return mux
+	return api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}).Mount(mux)
 }
 
 // OpsHandler returns the handler of a delivery-only process: /healthz, /readyz and /metrics.

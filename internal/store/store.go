@@ -19,6 +19,11 @@ type Store interface {
 	// Tx returns. fn may run concurrently with other transactions' fns on some drivers but never
 	// observes their uncommitted writes; fn must not call Tx.
 	Tx(ctx context.Context, fn func(tx Tx) error) error
+	// WebhookSealSecrets seals, in one transaction, every webhook secret stored in clear (written
+	// before an encryption key was set) and returns how many webhooks it changed. Without a key it
+	// does nothing. Afterwards no clear secret is left in the database's files, where the driver
+	// controls that (SQLite: zeroed free space, an emptied write-ahead log).
+	WebhookSealSecrets(ctx context.Context) (int, error)
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	Close() error
@@ -29,10 +34,19 @@ type Reader interface {
 	ProposalReader
 	SessionReader
 	DeliveryReader
-	AccountGetByKeyHash(ctx context.Context, hash []byte) (*account.Account, error)
+	// AccountGetByName returns the account named name, or errs.ErrNotFound.
+	AccountGetByName(ctx context.Context, name string) (*account.Account, error)
+	// APIKeyGetByHash returns the live key whose SHA-256 is hash, with its account, or
+	// errs.ErrNotFound (also for a revoked key).
+	APIKeyGetByHash(ctx context.Context, hash []byte) (*APIKey, error)
+	// APIKeyList returns the account's live keys, oldest first.
+	APIKeyList(ctx context.Context, accountID string) ([]*APIKey, error)
 	WebhookGet(ctx context.Context, accountID, id string) (*webhook.Webhook, error)
 	WebhookList(ctx context.Context, p *ListParams) ([]*webhook.Webhook, error)
-	AttemptGet(ctx context.Context, accountID, webhookID, id string) (*webhook.Attempt, error)
+	// WebhookCount returns how many webhooks (not deleted) the account has.
+	WebhookCount(ctx context.Context, accountID string) (int, error)
+	// AttemptGet returns one attempt of the account's webhook, or errs.ErrNotFound.
+	AttemptGet(ctx context.Context, p *AttemptGetParams) (*webhook.Attempt, error)
 	AttemptList(ctx context.Context, p *AttemptListParams) ([]*webhook.Attempt, error)
 	DeliveryGet(ctx context.Context, accountID, id string) (*webhook.Delivery, error)
 	QueueStats(ctx context.Context) (*QueueStats, error)
@@ -45,14 +59,27 @@ type Tx interface {
 	SessionWriter
 	DeliveryRecoverer
 	AccountGetOrCreate(ctx context.Context, name string, now time.Time) (*account.Account, error)
-	APIKeyInsert(ctx context.Context, accountID string, hash []byte, now time.Time) error
+	APIKeyInsert(ctx context.Context, p *APIKeyInsertParams) error
+	// APIKeyTouch records that key id was used at now.
+	APIKeyTouch(ctx context.Context, id string, now time.Time) error
+	// APIKeyRevoke deletes key id and the console sessions signed in with it, or answers
+	// errs.ErrNotFound.
+	APIKeyRevoke(ctx context.Context, id string) error
 
+	// WebhookGetForUpdate is WebhookGet for a read-modify-write: it keeps concurrent transactions
+	// from changing the webhook until this one ends (SELECT … FOR UPDATE on PostgreSQL; SQLite's
+	// single writer already serialises writing transactions). Without it a pause and a secret
+	// rotation racing each other could each write back the other's stale copy.
+	WebhookGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Webhook, error)
+	// WebhookCountForUpdate is WebhookCount that keeps other transactions calling it for the same
+	// account waiting until this one ends, so a limit checked with it holds under concurrent inserts.
+	WebhookCountForUpdate(ctx context.Context, accountID string) (int, error)
 	WebhookInsert(ctx context.Context, w *webhook.Webhook) error
-	// WebhookUpdate stores every field of w. Pausing holds the webhook's pending deliveries; resuming
-	// releases its held ones.
+	// WebhookUpdate stores every field of w. Pausing holds the webhook's pending deliveries (but
+	// tests, which are never held); resuming releases its held ones.
 	WebhookUpdate(ctx context.Context, w *webhook.Webhook) error
 	// WebhookDelete deletes the webhook and cancels its unfinished deliveries.
-	WebhookDelete(ctx context.Context, accountID, id string, now time.Time) error
+	WebhookDelete(ctx context.Context, p *WebhookDeleteParams) error
 	// WebhookListSubscribed returns the account's webhooks, active or paused, that subscribe to
 	// eventType.
 	WebhookListSubscribed(ctx context.Context, accountID, eventType string) ([]*webhook.Webhook, error)
@@ -61,7 +88,8 @@ type Tx interface {
 	// DeliveryInsert inserts deliveries; a delivery for a paused webhook should arrive held.
 	DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error
 	// DeliveryClaimDue leases up to Limit due deliveries, earliest due first, skipping the webhooks
-	// in ExcludeWebhooks. A claimed delivery is not due again until its lease expires.
+	// in ExcludeWebhooks. A claimed delivery is not due again until its lease expires. Test
+	// deliveries are never claimed: their sender attempts them once.
 	DeliveryClaimDue(ctx context.Context, p *DeliveryClaimDueParams) ([]*ClaimedDelivery, error)
 	// DeliveryRelease gives back claimed deliveries that will not be attempted now, due at now.
 	DeliveryRelease(ctx context.Context, cs []*ClaimedDelivery, now time.Time) error
@@ -69,12 +97,24 @@ type Tx interface {
 	// was lost (another process re-claimed the delivery, or it was cancelled) logs its attempt and
 	// leaves the delivery alone.
 	DeliveryComplete(ctx context.Context, outcomes []*DeliveryOutcome) error
-	// DeliveryResend makes a finished delivery due at now with a fresh retry schedule. It answers
-	// errs.Conflict while the delivery is pending or held.
-	DeliveryResend(ctx context.Context, accountID, id string, now time.Time) error
-	// DeliveryExpireHeld fails up to limit deliveries held since before olderThan, logging an
-	// "expired while paused" attempt for each, and returns how many it failed.
-	DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error)
+	// DeliveryGetForUpdate is DeliveryGet with the lock of WebhookGetForUpdate on the delivery.
+	DeliveryGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Delivery, error)
+	// DeliveryRetry makes a delivery due at p.Now (or leases it to the caller until p.LeaseUntil),
+	// pending, or held when its webhook is paused. It reports false and changes nothing when the
+	// delivery is leased at p.Now (an attempt is in flight: making it due would let a second claim
+	// send it at the same time), is not pending, succeeded or failed, or is not p.AccountID's.
+	// Which states may be retried, and what to answer otherwise, the caller decides.
+	DeliveryRetry(ctx context.Context, p *DeliveryRetryParams) (bool, error)
+	// DeliveryListHeld returns up to limit deliveries held since before createdBefore, oldest first.
+	// On PostgreSQL they stay locked until the transaction ends, and rows another transaction holds
+	// are skipped, so concurrent sweeps take disjoint rows.
+	DeliveryListHeld(ctx context.Context, createdBefore time.Time, limit int) ([]*webhook.Delivery, error)
+	// DeliveryListInterrupted returns up to limit test deliveries still pending whose lease ended at
+	// or before now: their sender died during the attempt. Locked as DeliveryListHeld's.
+	DeliveryListInterrupted(ctx context.Context, now time.Time, limit int) ([]*webhook.Delivery, error)
+	// DeliveryFail logs each attempt and makes its delivery failed at now, with the attempt's number
+	// as its attempts. A delivery that is no longer pending or held only gets the log entry.
+	DeliveryFail(ctx context.Context, attempts []*webhook.Attempt, now time.Time) error
 	// AttemptPrune deletes up to limit attempts (and finished deliveries and events with no
 	// attempts left) created before before, and returns how many attempts it deleted.
 	AttemptPrune(ctx context.Context, before time.Time, limit int) (int, error)
@@ -100,12 +140,56 @@ type ListParams struct {
 	After     string
 }
 
+// AttemptGetParams names one attempt of an account's webhook.
+type AttemptGetParams struct {
+	AccountID string
+	WebhookID string
+	ID        string
+}
+
 // AttemptListParams selects one page of a webhook's attempts, newest first.
 type AttemptListParams struct {
 	ListParams
 	WebhookID string
 	Succeeded *bool  // nil: both
 	EventType string // "": all
+}
+
+// APIKey is an API key as stored: never the key itself, only its hash, which only lookups use.
+type APIKey struct {
+	ID          string // "key_…"
+	AccountID   string
+	AccountName string
+	CreatedAt   time.Time
+	// LastUsedAt is when the key last authenticated a request, to within a minute; zero when never.
+	LastUsedAt time.Time
+}
+
+// APIKeyInsertParams is a new API key.
+type APIKeyInsertParams struct {
+	ID        string
+	AccountID string
+	Hash      []byte // SHA-256 of the key
+	CreatedAt time.Time
+}
+
+// WebhookDeleteParams names the webhook to delete.
+type WebhookDeleteParams struct {
+	AccountID string
+	ID        string
+	Now       time.Time
+}
+
+// DeliveryRetryParams says which delivery to retry and how.
+type DeliveryRetryParams struct {
+	AccountID string
+	ID        string
+	Now       time.Time
+	// FreshSchedule restarts the retry schedule (Retries = 0); otherwise it goes on where it was.
+	FreshSchedule bool
+	// LeaseUntil, when set, leases the delivery to the caller, who attempts it at once, instead of
+	// making it due for a dispatcher (test deliveries, which no dispatcher claims).
+	LeaseUntil time.Time
 }
 
 // DeliveryClaimDueParams says what to claim.

@@ -51,6 +51,8 @@ type Options struct {
 	DisallowPrivate bool
 	// RateLimit is API requests per second per key; zero disables the limit.
 	RateLimit float64
+	// MaxWebhooks caps the webhooks of one account; zero is app.MaxWebhooksDefault.
+	MaxWebhooks int
 }
 
 // Start starts a service for the test and stops it at cleanup.
@@ -71,6 +73,7 @@ func Start(t *testing.T, o Options) *Env {
 		RateLimit:           cmp.Or(o.RateLimit, -1),
 		Workers:             o.Workers,
 		PerWebhook:          o.PerWebhook,
+		MaxWebhooks:         o.MaxWebhooks,
 	}
 	st, err := server.OpenStore(context.Background(), cfg)
 	require.NoError(t, err)
@@ -264,9 +267,12 @@ func (e *Env) Publish(key, eventType string, data any) *webhook.Event {
 	e.t.Helper()
 	ctx := context.Background()
 	var ev *webhook.Event
+	// Outside the transaction: authenticating may write (a key's last use), and on SQLite a Tx inside
+	// a Tx waits for itself.
+	acct := e.AccountID(key)
 	require.NoError(e.t, e.Service.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		ev, _, err = delivery.Publish(ctx, tx, e.AccountID(key), eventType, data, time.Now())
+		ev, _, err = delivery.Publish(ctx, tx, acct, eventType, data, time.Now())
 		return err
 	}))
 	e.Service.Dispatcher.Notify()

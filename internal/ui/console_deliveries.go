@@ -225,7 +225,7 @@ func (c *console) handleDeliveryView(w http.ResponseWriter, r *http.Request, s *
 // or cancelled) is explained on the delivery's page; success redirects to it.
 func (c *console) handleDeliveryRetry(w http.ResponseWriter, r *http.Request, s *app.Session) {
 	id, dlv := r.PathValue("id"), r.PathValue("delivery_id")
-	_, err := c.app.RetryDelivery(r.Context(), s.Account.ID, id, dlv)
+	_, err := c.app.RetryDeliveryInfo(r.Context(), s.Account.ID, id, dlv)
 	if errs.CodeOf(err) == errs.Conflict {
 		page, perr := c.deliveryPage(r, s)
 		if perr != nil {

@@ -10,6 +10,7 @@ const (
 	ProposalRevisionRequested = "proposal.revision_requested"
 	LeadSessionCreated        = "lead_session.created"
 	LeadSessionUpdated        = "lead_session.updated"
+	WebhookDisabled           = "webhook.disabled"
 	TestEvent                 = "test"
 )
 
@@ -29,6 +30,7 @@ var Catalogue = []CatalogueEntry{
 	{ProposalRevisionRequested, "The client asked for changes to a proposal; revision_comment holds their comment."},
 	{LeadSessionCreated, "A lead session started (widget, Telegram or API)."},
 	{LeadSessionUpdated, "A lead session's status changed."},
+	{WebhookDisabled, "Another webhook of the account was disabled automatically because its endpoint kept failing; its deliveries are held until it is resumed. Never sent to the disabled webhook itself."},
 }
 
 // InCatalogue reports whether event is a subscribable event type.

@@ -52,9 +52,21 @@ type Event struct {
 	AccountID  string
 	Type       string
 	OccurredAt time.Time
+	// Test marks an event of the test operation: it goes to one webhook, is never retried and is
+	// not listed with the account's events.
+	Test bool
 	// Data is the event's data as JSON, the same bytes every delivery's body carries under "data".
 	Data []byte
 }
+
+// The errors logged for deliveries failed without being attempted.
+const (
+	// ErrorExpiredWhilePaused fails a delivery held for longer than the log retention (SPEC §5).
+	ErrorExpiredWhilePaused = "expired while paused"
+	// ErrorTestInterrupted fails a test whose sender died during the attempt: tests are never
+	// retried (SPEC §13).
+	ErrorTestInterrupted = "interrupted: test events are not retried"
+)
 
 // DeliveryState is where a delivery stands in the queue.
 type DeliveryState string
@@ -86,6 +98,8 @@ type Delivery struct {
 	// LockedUntil is the end of the lease of the process attempting it; zero when not leased.
 	LockedUntil time.Time
 	CreatedAt   time.Time
+	// Test marks the delivery of a test event: its sender attempts it once; no dispatcher claims it.
+	Test bool
 }
 
 // Attempt is one HTTP request made for a delivery, as the logs show it.

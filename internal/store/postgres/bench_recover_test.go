@@ -71,10 +71,10 @@ func BenchmarkDeliveriesRead(b *testing.B) {
 		SELECT 'att_' || seq, id, webhook_id, account_id, event_id, event_type, 1, state = 'succeeded',
 			CASE WHEN state = 'succeeded' THEN 200 ELSE 500 END, CASE WHEN state = 'succeeded' THEN '' ELSE 'HTTP 500' END,
 			'', 12, '{}', updated_at, 0 FROM deliveries`,
-		`ANALYZE`,
+		`VACUUM ANALYZE`, // as autovacuum leaves a table at rest: statistics, and a visibility map for index-only scans
 	} {
 		args := []any{acct, recoverBenchRows, b0}
-		if q == `SET synchronous_commit = off` || q == `ANALYZE` {
+		if !strings.Contains(q, "$") {
 			args = nil
 		}
 		if len(args) > 0 && !strings.Contains(q, "$3") {

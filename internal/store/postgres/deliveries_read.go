@@ -11,6 +11,7 @@ import (
 
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -33,7 +34,7 @@ func scanDeliveryInfo(row scanner) (*store.DeliveryInfo, error) {
 		&d.Retries, &next, &created, &last, &d.LastStatusCode, &d.LastError); err != nil {
 		return nil, interpretError(err)
 	}
-	d.State, d.NextAttemptAt, d.CreatedAt, d.LastAttemptAt = webhook.DeliveryState(state), fromMS(next), fromMS(created), fromMS(last)
+	d.State, d.NextAttemptAt, d.CreatedAt, d.LastAttemptAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created), sqlconv.FromMS(last)
 	return &d, nil
 }
 
@@ -87,10 +88,15 @@ func (q *queries) DeliveryList(ctx context.Context, p *store.DeliveryListParams)
 			return nil, err
 		}
 		where += ` AND d.state = ` + lit
+		if p.State == webhook.DeliveryPending {
+			// deliveries_webhook_due holds no test deliveries; a pending test is being sent by its
+			// request right now and is listed once that attempt ends.
+			where += ` AND NOT d.test`
+		}
 	}
 	rows, err := q.q.Query(ctx, deliveryInfoSelect+` WHERE `+where+`
 		ORDER BY d.created_at DESC, d.seq DESC LIMIT $7`,
-		p.WebhookID, p.AccountID, afterAt, afterSeq, ms(p.Since), p.EventType, p.Limit)
+		p.WebhookID, p.AccountID, afterAt, afterSeq, sqlconv.MS(p.Since), p.EventType, p.Limit)
 	return collect(rows, err, scanDeliveryInfo)
 }
 
@@ -114,7 +120,7 @@ const recoverableWhere = `FROM deliveries
 
 func (q *queries) DeliveryCountRecoverable(ctx context.Context, p *store.DeliveryRecoverParams) (int, error) {
 	var n int
-	err := q.q.QueryRow(ctx, `SELECT count(*) `+recoverableWhere, p.WebhookID, p.AccountID, ms(p.Since),
+	err := q.q.QueryRow(ctx, `SELECT count(*) `+recoverableWhere, p.WebhookID, p.AccountID, sqlconv.MS(p.Since),
 		untilMS(p.Until)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count recoverable deliveries: %w", err)
@@ -148,7 +154,7 @@ func (q *queries) DeliveryRecover(ctx context.Context, p *store.DeliveryRecoverP
 		locked_until = NULL, updated_at = $6
 		WHERE seq IN (SELECT seq `+recoverableWhere+` AND updated_at < $6 LIMIT $7 FOR UPDATE SKIP LOCKED)
 			AND state = 'failed'`,
-		p.WebhookID, p.AccountID, ms(p.Since), untilMS(p.Until), string(state), ms(p.Now), limit)
+		p.WebhookID, p.AccountID, sqlconv.MS(p.Since), untilMS(p.Until), string(state), sqlconv.MS(p.Now), limit)
 	if err != nil {
 		return 0, fmt.Errorf("recover deliveries: %w", err)
 	}
@@ -163,33 +169,33 @@ func (q *queries) DeliveryRecover(ctx context.Context, p *store.DeliveryRecoverP
 func (q *queries) WebhookStatsGet(ctx context.Context, webhookID string, since time.Time) (*store.WebhookStats, error) {
 	var s store.WebhookStats
 	var lastOK, lastFail int64
-	// Each count walks one partial index: deliveries_webhook_due, deliveries_webhook_held,
-	// deliveries_webhook_ended.
+	// Each count walks one partial index: deliveries_webhook_due (pending but tests, which their
+	// request is sending right now), deliveries_webhook_held, deliveries_webhook_ended.
 	err := q.q.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND state = 'pending'),
+		(SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND state = 'pending' AND NOT test),
 		(SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND state = 'held'),
 		(SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND state = 'succeeded' AND updated_at >= $2),
 		(SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND state = 'failed' AND updated_at >= $2),
 		(SELECT COALESCE(max(updated_at), 0) FROM deliveries WHERE webhook_id = $1 AND state = 'succeeded'),
 		(SELECT COALESCE(max(updated_at), 0) FROM deliveries WHERE webhook_id = $1 AND state = 'failed')`,
-		webhookID, ms(since)).Scan(&s.Pending, &s.Held, &s.Succeeded, &s.Failed, &lastOK, &lastFail)
+		webhookID, sqlconv.MS(since)).Scan(&s.Pending, &s.Held, &s.Succeeded, &s.Failed, &lastOK, &lastFail)
 	if err != nil {
 		return nil, fmt.Errorf("webhook stats: %w", err)
 	}
-	s.LastSuccessAt, s.LastFailureAt = fromMS(lastOK), fromMS(lastFail)
+	s.LastSuccessAt, s.LastFailureAt = sqlconv.FromMS(lastOK), sqlconv.FromMS(lastFail)
 	return &s, nil
 }
 
-const eventCols = `id, account_id, type, occurred_at, data`
+const eventCols = `id, account_id, type, occurred_at, data, test`
 
 func scanEvent(row scanner) (*webhook.Event, error) {
 	var e webhook.Event
 	var at int64
 	var data string
-	if err := row.Scan(&e.ID, &e.AccountID, &e.Type, &at, &data); err != nil {
+	if err := row.Scan(&e.ID, &e.AccountID, &e.Type, &at, &data, &e.Test); err != nil {
 		return nil, interpretError(err)
 	}
-	e.OccurredAt = fromMS(at)
+	e.OccurredAt = sqlconv.FromMS(at)
 	if data != "" {
 		e.Data = []byte(data)
 	}
@@ -199,9 +205,8 @@ func scanEvent(row scanner) (*webhook.Event, error) {
 // eventData is what events.data stores for e.
 func eventData(e *webhook.Event) string { return string(e.Data) }
 
-// notTestEvent leaves test events out of GET /events.
-// TEST-MARKER: the one place this driver tells test events apart; switch to the store's test marker.
-const notTestEvent = `type <> 'test'`
+// notTestEvent leaves test events out of GET /events: the test marker of migration 00003.
+const notTestEvent = `NOT test`
 
 func (q *queries) EventList(ctx context.Context, p *store.EventListParams) ([]*webhook.Event, error) {
 	afterAt, afterSeq := int64(math.MaxInt64), int64(math.MaxInt64)
@@ -220,7 +225,7 @@ func (q *queries) EventList(ctx context.Context, p *store.EventListParams) ([]*w
 		WHERE account_id = $1 AND `+notTestEvent+` AND (occurred_at, seq) < ($2, $3)
 			AND occurred_at >= $4 AND ($5 = '' OR type = $5)
 		ORDER BY occurred_at DESC, seq DESC LIMIT $6`,
-		p.AccountID, afterAt, afterSeq, ms(p.Since), p.Type, p.Limit)
+		p.AccountID, afterAt, afterSeq, sqlconv.MS(p.Since), p.Type, p.Limit)
 	return collect(rows, err, scanEvent)
 }
 

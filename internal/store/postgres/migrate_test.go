@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"io/fs"
 	"testing"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
 )
 
@@ -47,4 +49,57 @@ func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 	d, err := db.DeliveryGet(ctx, "acct_1", "dlv_1")
 	require.NoError(t, err)
 	require.Equal(t, `{"event":"proposal.created"}`, string(d.Body))
+}
+
+// A database made by the first release (migrations 00001 and 00002) upgrades in place to 00003: its
+// keys get ids and still authenticate, its sessions end (they cannot name their key), and a test
+// delivery left pending by a crash is marked as a test, so no dispatcher claims it.
+func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	old, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	fsys, err := fs.Sub(migrations, "migrations")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectPostgres, old, fsys)
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, 2)
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
+		`INSERT INTO api_keys (account_id, key_hash, created_at) VALUES ('acct_1', '\x0102', 5)`,
+		`INSERT INTO ui_sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES ('\x0a', 'acct_1', 't', 0, 9000000000000000)`,
+		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
+			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '{proposal.created}', true, 'whsec_x', 0, 0)`,
+		`INSERT INTO events (id, account_id, type, occurred_at) VALUES ('evt_1', 'acct_1', 'test', 0), ('evt_2', 'acct_1', 'proposal.created', 0)`,
+		`INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, state,
+			next_attempt_at, locked_until, created_at, updated_at)
+			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 'test', 'pending', 10, 10, 0, 0),
+			('dlv_2', 'acct_1', 'wh_1', 'evt_2', 'proposal.created', 'pending', 10, NULL, 0, 0)`,
+		`INSERT INTO delivery_bodies (delivery_seq, body) SELECT seq, '{}' FROM deliveries`,
+	} {
+		_, err := old.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, old.Close())
+
+	db, err := Open(ctx, url, Options{MaxConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	k, err := db.APIKeyGetByHash(ctx, []byte{1, 2})
+	require.NoError(t, err)
+	require.Regexp(t, `^key_[0-9a-f]{32}$`, k.ID)
+	_, err = db.SessionGet(ctx, []byte{0x0a})
+	require.Error(t, err, "sessions from before end")
+	d, err := db.DeliveryGet(ctx, "acct_1", "dlv_1")
+	require.NoError(t, err)
+	require.True(t, d.Test)
+	var claimed []*store.ClaimedDelivery
+	require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
+		claimed, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: time.UnixMilli(1000), LeaseUntil: time.UnixMilli(2000), Limit: 10})
+		return err
+	}))
+	require.Len(t, claimed, 1)
+	require.Equal(t, "dlv_2", claimed[0].ID, "the test delivery is not claimed")
 }

@@ -6,11 +6,9 @@
 // It passes the storetest suite that the SQLite driver passes. Where transactions running at once
 // could see what SQLite's single writer never shows, the queries lock: writes that decide from a
 // webhook's is_active whether a delivery is pending or held share-lock the webhook row, so a
-// concurrent pause, resume or delete applies to their deliveries too. Two behaviours differ on
-// purpose: DeliveryRelease holds a delivery whose webhook was paused while it was claimed (as
-// DeliveryComplete holds a retry) where SQLite makes it pending, and an attempt's error is stored
-// with NUL and invalid UTF-8 replaced by U+FFFD, which PostgreSQL text cannot hold (response bodies
-// are kept byte for byte).
+// concurrent pause, resume or delete applies to their deliveries too. One behaviour differs on
+// purpose: an attempt's error is stored with NUL and invalid UTF-8 replaced by U+FFFD, which
+// PostgreSQL text cannot hold (response bodies are kept byte for byte).
 package postgres
 
 import (
@@ -256,6 +254,17 @@ func (db *DB) ping(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// WebhookSealSecrets seals the clear secrets in one transaction, which locks every webhook row.
+func (db *DB) WebhookSealSecrets(ctx context.Context) (int, error) {
+	var n int
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.(*queries).sealSecrets(ctx)
+		return err
+	})
+	return n, err
 }
 
 // DeliveriesDue receives a value soon after a transaction that may have made deliveries due commits,

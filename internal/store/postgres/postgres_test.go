@@ -129,8 +129,11 @@ func TestWakesOtherHandles(t *testing.T) {
 	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error {
 		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: cs[0].LeaseUntil, State: webhook.DeliverySucceeded}})
 	}))
-	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryResend(ctx, b.acct.ID, ds[0].ID, base) }))
-	requireWake(t, due, "resending a delivery")
+	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error {
+		_, err := tx.DeliveryRetry(ctx, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: ds[0].ID, Now: base, FreshSchedule: true})
+		return err
+	}))
+	requireWake(t, due, "retrying a delivery")
 }
 
 func TestConcurrentClaimsAreDisjoint(t *testing.T) {
@@ -391,7 +394,7 @@ func TestAttemptsKeepWhatTextCannotHold(t *testing.T) {
 	require.NoError(t, b.db.Tx(ctx, func(tx store.Tx) error {
 		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
 	}))
-	got, err := b.db.AttemptGet(ctx, b.acct.ID, w.ID, a.ID)
+	got, err := b.db.AttemptGet(ctx, &store.AttemptGetParams{AccountID: b.acct.ID, WebhookID: w.ID, ID: a.ID})
 	require.NoError(t, err)
 	require.Equal(t, "binary\x00body", got.ResponseBody, "the body is kept byte for byte")
 	require.Equal(t, "bad\uFFFDreply \uFFFD", got.Error)
@@ -472,7 +475,7 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 		w := newWebhook(t, b.db, b.acct.ID)
 		var ds []*webhook.Delivery
 		interleave(t, b, publishIn(b, &ds), func(ctx context.Context, tx store.Tx) error {
-			return tx.WebhookDelete(ctx, b.acct.ID, w.ID, base)
+			return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: b.acct.ID, ID: w.ID, Now: base})
 		})
 		require.Equal(t, webhook.DeliveryCancelled, state(t, b, ds[0].ID), "a deleted webhook is sent nothing")
 	})
@@ -505,7 +508,8 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 			return tx.DeliveryComplete(t.Context(), []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
 		}))
 		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
-			return tx.DeliveryResend(ctx, b.acct.ID, d.ID, base)
+			_, err := tx.DeliveryRetry(ctx, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: base, FreshSchedule: true})
+			return err
 		}, setActive(w, false))
 		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "the pause held the resent delivery")
 	})

@@ -2,45 +2,16 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/proposal"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 )
-
-// --- proposals ---
-
-// lineItemRow is a line item as the line_items JSONB column holds it. The price is in minor units,
-// an integer, so it never passes through a float on its way in or out (JSONB keeps numbers exact).
-type lineItemRow struct {
-	Description    string `json:"description"`
-	Quantity       int64  `json:"quantity"`
-	UnitPriceMinor int64  `json:"unit_price_minor"`
-}
 
 const proposalCols = `id, account_id, name, client_name, client_email, requirements, currency, line_items,
 	status, share_token, responded_at, revision_comment, created_at, updated_at`
-
-// nullText stores "" as NULL: optional text columns hold NULL for "none", and share_token must,
-// because its UNIQUE index lets many NULLs through but not many "".
-func nullText(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-// encodeLineItems returns the JSON text of items; it is sent as text and cast to JSONB.
-func encodeLineItems(items []proposal.LineItem) string {
-	rows := make([]lineItemRow, len(items))
-	for i, li := range items {
-		rows[i] = lineItemRow{Description: li.Description, Quantity: li.Quantity, UnitPriceMinor: int64(li.UnitPrice)}
-	}
-	b, _ := json.Marshal(rows) // strings and integers always encode
-	return string(b)
-}
 
 func scanProposal(row scanner) (*proposal.Proposal, error) {
 	var p proposal.Proposal
@@ -53,28 +24,17 @@ func scanProposal(row scanner) (*proposal.Proposal, error) {
 		&status, &token, &responded, &comment, &created, &updated); err != nil {
 		return nil, interpretError(err)
 	}
-	var rows []lineItemRow
-	if err := json.Unmarshal(items, &rows); err != nil {
-		return nil, fmt.Errorf("proposal %s: line items: %w", p.ID, err)
+	var err error
+	if p.LineItems, err = sqlconv.DecodeLineItems(items); err != nil {
+		return nil, fmt.Errorf("proposal %s: %w", p.ID, err)
 	}
-	p.LineItems = make([]proposal.LineItem, len(rows))
-	for i, r := range rows {
-		p.LineItems[i] = proposal.LineItem{Description: r.Description, Quantity: r.Quantity, UnitPrice: proposal.Money(r.UnitPriceMinor)}
-	}
-	p.ClientEmail, p.Requirements, p.ShareToken, p.RevisionComment = deref(email), deref(reqs), deref(token), deref(comment)
+	p.ClientEmail, p.Requirements, p.ShareToken, p.RevisionComment = sqlconv.Deref(email), sqlconv.Deref(reqs), sqlconv.Deref(token), sqlconv.Deref(comment)
 	p.Status = proposal.Status(status)
 	if responded != nil {
-		p.RespondedAt = fromMS(*responded)
+		p.RespondedAt = sqlconv.FromMS(*responded)
 	}
-	p.CreatedAt, p.UpdatedAt = fromMS(created), fromMS(updated)
+	p.CreatedAt, p.UpdatedAt = sqlconv.FromMS(created), sqlconv.FromMS(updated)
 	return &p, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func (q *queries) ProposalGet(ctx context.Context, accountID, id string) (*proposal.Proposal, error) {
@@ -123,9 +83,9 @@ func (q *queries) ProposalList(ctx context.Context, p *store.ListParams) ([]*pro
 func (q *queries) ProposalInsert(ctx context.Context, p *proposal.Proposal) error {
 	_, err := q.q.Exec(ctx, `INSERT INTO proposals (`+proposalCols+`, total_minor)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9, $10, $11, $12, $13, $14, $15)`,
-		p.ID, p.AccountID, p.Name, p.ClientName, nullText(p.ClientEmail), nullText(p.Requirements), p.Currency,
-		encodeLineItems(p.LineItems), string(p.Status), nullText(p.ShareToken), nullMS(p.RespondedAt),
-		nullText(p.RevisionComment), ms(p.CreatedAt), ms(p.UpdatedAt), int64(p.Total()))
+		p.ID, p.AccountID, p.Name, p.ClientName, sqlconv.NullText(p.ClientEmail), sqlconv.NullText(p.Requirements), p.Currency,
+		sqlconv.EncodeLineItems(p.LineItems), string(p.Status), sqlconv.NullText(p.ShareToken), sqlconv.NullMS(p.RespondedAt),
+		sqlconv.NullText(p.RevisionComment), sqlconv.MS(p.CreatedAt), sqlconv.MS(p.UpdatedAt), int64(p.Total()))
 	if err != nil {
 		return fmt.Errorf("insert proposal: %w", interpretError(err))
 	}
@@ -137,9 +97,9 @@ func (q *queries) ProposalUpdate(ctx context.Context, p *proposal.Proposal) erro
 		requirements = $4, currency = $5, line_items = $6::text::jsonb, total_minor = $7, status = $8,
 		share_token = $9, responded_at = $10, revision_comment = $11, updated_at = $12
 		WHERE id = $13 AND account_id = $14`,
-		p.Name, p.ClientName, nullText(p.ClientEmail), nullText(p.Requirements), p.Currency,
-		encodeLineItems(p.LineItems), int64(p.Total()), string(p.Status), nullText(p.ShareToken),
-		nullMS(p.RespondedAt), nullText(p.RevisionComment), ms(p.UpdatedAt), p.ID, p.AccountID)
+		p.Name, p.ClientName, sqlconv.NullText(p.ClientEmail), sqlconv.NullText(p.Requirements), p.Currency,
+		sqlconv.EncodeLineItems(p.LineItems), int64(p.Total()), string(p.Status), sqlconv.NullText(p.ShareToken),
+		sqlconv.NullMS(p.RespondedAt), sqlconv.NullText(p.RevisionComment), sqlconv.MS(p.UpdatedAt), p.ID, p.AccountID)
 	if err != nil {
 		return fmt.Errorf("update proposal: %w", interpretError(err))
 	}
@@ -162,7 +122,7 @@ func scanLeadSession(row scanner) (*proposal.LeadSession, error) {
 		return nil, interpretError(err)
 	}
 	l.Channel, l.Status = proposal.Channel(channel), proposal.LeadStatus(status)
-	l.CreatedAt, l.UpdatedAt = fromMS(created), fromMS(updated)
+	l.CreatedAt, l.UpdatedAt = sqlconv.FromMS(created), sqlconv.FromMS(updated)
 	return &l, nil
 }
 
@@ -195,7 +155,7 @@ func (q *queries) LeadSessionInsert(ctx context.Context, l *proposal.LeadSession
 	_, err := q.q.Exec(ctx, `INSERT INTO lead_sessions (`+leadSessionCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		l.ID, l.AccountID, string(l.Channel), l.ChannelID, l.ClientName, l.Brief, string(l.Status),
-		ms(l.CreatedAt), ms(l.UpdatedAt))
+		sqlconv.MS(l.CreatedAt), sqlconv.MS(l.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("insert lead session: %w", interpretError(err))
 	}
@@ -205,7 +165,7 @@ func (q *queries) LeadSessionInsert(ctx context.Context, l *proposal.LeadSession
 func (q *queries) LeadSessionUpdate(ctx context.Context, l *proposal.LeadSession) error {
 	tag, err := q.q.Exec(ctx, `UPDATE lead_sessions SET client_name = $1, brief = $2, status = $3, updated_at = $4
 		WHERE id = $5 AND account_id = $6`,
-		l.ClientName, l.Brief, string(l.Status), ms(l.UpdatedAt), l.ID, l.AccountID)
+		l.ClientName, l.Brief, string(l.Status), sqlconv.MS(l.UpdatedAt), l.ID, l.AccountID)
 	if err != nil {
 		return fmt.Errorf("update lead session: %w", interpretError(err))
 	}

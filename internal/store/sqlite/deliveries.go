@@ -10,19 +10,132 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
-// The queue's hot path: every statement here runs over a whole batch of rows at once.
+// deliveryCols are read FROM deliveryTables.
+const deliveryCols = `id, account_id, webhook_id, event_id, event_type, body, state, attempts, retries,
+	next_attempt_at, created_at, locked_until, test`
+
+// deliveryTables are deliveries with their bodies.
+const deliveryTables = `deliveries JOIN delivery_bodies ON delivery_seq = seq`
+
+func scanDelivery(row sqlconv.Scanner, d *webhook.Delivery) error {
+	var state string
+	var next, created int64
+	var locked *int64
+	if err := row.Scan(&d.ID, &d.AccountID, &d.WebhookID, &d.EventID, &d.EventType, &d.Body, &state,
+		&d.Attempts, &d.Retries, &next, &created, &locked, &d.Test); err != nil {
+		return interpretError(err)
+	}
+	d.State, d.NextAttemptAt, d.CreatedAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created)
+	d.LockedUntil = sqlconv.FromNullMS(locked)
+	return nil
+}
+
+func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webhook.Delivery, error) {
+	var d webhook.Delivery
+	err := scanDelivery(q.queryRow(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
+		WHERE id = ? AND account_id = ?`, id, accountID), &d)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// DeliveryGetForUpdate is DeliveryGet: the single writer serialises writing transactions.
+func (q *queries) DeliveryGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Delivery, error) {
+	return q.DeliveryGet(ctx, accountID, id)
+}
+
+// retrySQL makes a delivery due (or leased to the caller) unless a live lease holds it: ?1 is now,
+// ?2 the due time, ?3 the lease (NULL for none), ?4 whether to restart the schedule.
+const retrySQL = `UPDATE deliveries SET
+	state = CASE WHEN ?3 IS NULL AND (SELECT is_active FROM webhooks WHERE id = webhook_id) = 0
+		THEN 'held' ELSE 'pending' END,
+	retries = CASE WHEN ?4 THEN 0 ELSE retries END,
+	next_attempt_at = ?2, locked_until = ?3, updated_at = ?1
+	WHERE id = ?5 AND account_id = ?6 AND state IN ('pending', 'succeeded', 'failed')
+		AND (locked_until IS NULL OR locked_until <= ?1)`
+
+func (q *queries) DeliveryRetry(ctx context.Context, p *store.DeliveryRetryParams) (bool, error) {
+	due := p.Now
+	if !p.LeaseUntil.IsZero() {
+		due = p.LeaseUntil
+	}
+	res, err := q.exec(ctx, retrySQL, sqlconv.MS(p.Now), sqlconv.MS(due), sqlconv.NullMS(p.LeaseUntil), p.FreshSchedule,
+		p.ID, p.AccountID)
+	if err != nil {
+		return false, fmt.Errorf("retry delivery: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (q *queries) DeliveryListHeld(ctx context.Context, createdBefore time.Time, limit int) ([]*webhook.Delivery, error) {
+	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
+		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, sqlconv.MS(createdBefore), limit)
+	ds, err := collectErr(rows, err, newDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("list held deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+func (q *queries) DeliveryListInterrupted(ctx context.Context, now time.Time, limit int) ([]*webhook.Delivery, error) {
+	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
+		WHERE state = 'pending' AND test = 1 AND locked_until <= ? ORDER BY locked_until LIMIT ?`, sqlconv.MS(now), limit)
+	ds, err := collectErr(rows, err, newDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("list interrupted deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+func newDelivery(row sqlconv.Scanner) (*webhook.Delivery, error) {
+	d := &webhook.Delivery{}
+	return d, scanDelivery(row, d)
+}
+
+// failDeliveries fails deliveries at ?1 that are still pending or held; each row is (id, attempts).
+var failDeliveries = newBatchStmt(2, `UPDATE deliveries SET state = 'failed', attempts = v.column2,
+	locked_until = NULL, updated_at = ?1
+	FROM (VALUES {{rows}}) AS v WHERE deliveries.id = v.column1 AND deliveries.state IN ('pending', 'held')`)
+
+func (q *queries) DeliveryFail(ctx context.Context, as []*webhook.Attempt, now time.Time) error {
+	if err := q.insertAttempts(ctx, as); err != nil {
+		return err
+	}
+	if err := failDeliveries.exec(ctx, q, len(as), []any{sqlconv.MS(now)}, func(args []any, i int) []any {
+		return append(args, as[i].DeliveryID, as[i].Number)
+	}); err != nil {
+		return fmt.Errorf("fail deliveries: %w", err)
+	}
+	return nil
+}
+
+func (q *queries) QueueStats(ctx context.Context) (*store.QueueStats, error) {
+	var s store.QueueStats
+	var oldest sql.NullInt64
+	err := q.queryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM deliveries
+		WHERE state IN ('pending', 'held')`).Scan(&s.Depth, &oldest)
+	if err != nil {
+		return nil, err
+	}
+	s.OldestPending = sqlconv.FromMS(oldest.Int64)
+	return &s, nil
+}
+
+// From here on, the queue's hot path: every statement runs over a whole batch of rows at once.
 
 // insertDeliveries queues deliveries; event_seq comes from event_id, and a delivery of no event
 // fails on its NOT NULL.
-var insertDeliveries = newBatchStmt(12, `INSERT INTO deliveries (id, account_id, webhook_id, event_id,
-	event_seq, event_type, state, attempts, retries, next_attempt_at, locked_until, created_at, updated_at)
+var insertDeliveries = newBatchStmt(13, `INSERT INTO deliveries (id, account_id, webhook_id, event_id,
+	event_seq, event_type, state, attempts, retries, next_attempt_at, locked_until, created_at, updated_at, test)
 	SELECT column1, column2, column3, column4, (SELECT seq FROM events WHERE events.id = column4), column5,
-		column6, column7, column8, column9, column10, column11, column12
+		column6, column7, column8, column9, column10, column11, column12, column13
 	FROM (VALUES {{rows}})`)
 
 // insertBodies stores the bodies of deliveries just inserted; each row is (delivery id, body).
@@ -33,7 +146,7 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 	err := insertDeliveries.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
 		d := ds[i]
 		return append(args, d.ID, d.AccountID, d.WebhookID, d.EventID, d.EventType, string(d.State),
-			d.Attempts, d.Retries, ms(d.NextAttemptAt), nullMS(d.LockedUntil), ms(d.CreatedAt), ms(d.CreatedAt))
+			d.Attempts, d.Retries, sqlconv.MS(d.NextAttemptAt), sqlconv.NullMS(d.LockedUntil), sqlconv.MS(d.CreatedAt), sqlconv.MS(d.CreatedAt), d.Test)
 	})
 	if err == nil {
 		err = insertBodies.exec(ctx, q, len(ds), nil, func(args []any, i int) []any {
@@ -57,7 +170,7 @@ const claimedCols = `id, account_id, webhook_id, event_id, event_type, state, at
 
 // claimDueSQL claims the first ?3 due deliveries: a walk of deliveries_due.
 const claimDueSQL = claimSet + `seq IN (SELECT seq FROM deliveries
-	WHERE state = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3)
+	WHERE state = 'pending' AND test = 0 AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3)
 	RETURNING ` + claimedCols
 
 // claimDueExcludingSQL claims the first ?3 due deliveries of webhooks not in the JSON array ?4. It
@@ -65,28 +178,28 @@ const claimDueSQL = claimSet + `seq IN (SELECT seq FROM deliveries
 // claimed is one more step of the walk: it serves only when too many webhooks have pending
 // deliveries for dueOfWebhooks.
 const claimDueExcludingSQL = claimSet + `seq IN (SELECT seq FROM deliveries
-	WHERE state = 'pending' AND next_attempt_at <= ?2 AND webhook_id NOT IN (SELECT value FROM json_each(?4))
+	WHERE state = 'pending' AND test = 0 AND next_attempt_at <= ?2 AND webhook_id NOT IN (SELECT value FROM json_each(?4))
 	ORDER BY next_attempt_at, seq LIMIT ?3)
 	RETURNING ` + claimedCols
 
 // claimSeqsSQL claims the deliveries whose seqs are in the JSON array ?3, chosen in this transaction.
 const claimSeqsSQL = claimSet + `seq IN (SELECT value FROM json_each(?3))
-	AND state = 'pending' AND next_attempt_at <= ?2
+	AND state = 'pending' AND test = 0 AND next_attempt_at <= ?2
 	RETURNING ` + claimedCols
 
 // pendingWebhooksSQL lists the webhooks with pending deliveries, at most ?1: one step of
 // deliveries_webhook_due per webhook, from one webhook to the next, however many deliveries each has.
 const pendingWebhooksSQL = `WITH RECURSIVE hooks (id) AS (
-		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' ORDER BY webhook_id LIMIT 1)
+		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND test = 0 ORDER BY webhook_id LIMIT 1)
 		UNION ALL
-		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND webhook_id > hooks.id
+		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND test = 0 AND webhook_id > hooks.id
 			ORDER BY webhook_id LIMIT 1)
 		FROM hooks WHERE hooks.id IS NOT NULL LIMIT ?1)
 	SELECT id FROM hooks WHERE id IS NOT NULL`
 
 // webhookDueSQL returns the first ?3 due deliveries of webhook ?1 at ?2, from deliveries_webhook_due.
 const webhookDueSQL = `SELECT seq, next_attempt_at FROM deliveries
-	WHERE state = 'pending' AND webhook_id = ?1 AND next_attempt_at <= ?2
+	WHERE state = 'pending' AND test = 0 AND webhook_id = ?1 AND next_attempt_at <= ?2
 	ORDER BY next_attempt_at, seq LIMIT ?3`
 
 // claimPerWebhookMax is how many webhooks with pending deliveries a claim that excludes webhooks
@@ -98,7 +211,7 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	var err error
 	switch {
 	case len(p.ExcludeWebhooks) == 0:
-		rows, err = q.query(ctx, claimDueSQL, ms(p.LeaseUntil), ms(p.Now), p.Limit)
+		rows, err = q.query(ctx, claimDueSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), p.Limit)
 	default:
 		var seqs []int64
 		var ok bool
@@ -108,11 +221,11 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 		switch {
 		case !ok:
 			exclude, _ := json.Marshal(p.ExcludeWebhooks) // strings always encode
-			rows, err = q.query(ctx, claimDueExcludingSQL, ms(p.LeaseUntil), ms(p.Now), p.Limit, string(exclude))
+			rows, err = q.query(ctx, claimDueExcludingSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), p.Limit, string(exclude))
 		case len(seqs) == 0:
 			return nil, nil
 		default:
-			rows, err = q.query(ctx, claimSeqsSQL, ms(p.LeaseUntil), ms(p.Now), int64sJSON(seqs))
+			rows, err = q.query(ctx, claimSeqsSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), int64sJSON(seqs))
 		}
 	}
 	if err != nil {
@@ -129,7 +242,7 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 			&c.Attempts, &c.Retries, &next, &created, &seq); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
-		c.State, c.NextAttemptAt, c.CreatedAt = webhook.DeliveryState(state), fromMS(next), fromMS(created)
+		c.State, c.NextAttemptAt, c.CreatedAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created)
 		out = append(out, c)
 		bySeq[seq] = c
 	}
@@ -197,7 +310,7 @@ func (q *queries) dueOfWebhooks(ctx context.Context, p *store.DeliveryClaimDuePa
 	type due struct{ next, seq int64 }
 	var all []due
 	for _, id := range hooks {
-		rows, err := q.query(ctx, webhookDueSQL, id, ms(p.Now), p.Limit)
+		rows, err := q.query(ctx, webhookDueSQL, id, sqlconv.MS(p.Now), p.Limit)
 		if err != nil {
 			return nil, false, err
 		}
@@ -263,8 +376,7 @@ func int64sJSON(vs []int64) string {
 	return string(append(b, ']'))
 }
 
-// releaseDeliveries makes leased deliveries due at ?1; each row is (id, lease).
-// releaseDeliveries gives claimed deliveries back; one whose webhook was paused meanwhile is held,
+// releaseDeliveries makes leased deliveries due at ?1; each row is (id, lease). It gives claimed deliveries back; one whose webhook was paused meanwhile is held,
 // as a retry would be.
 var releaseDeliveries = newBatchStmt(2, `UPDATE deliveries SET next_attempt_at = ?1, locked_until = NULL,
 	updated_at = ?1,
@@ -274,34 +386,11 @@ var releaseDeliveries = newBatchStmt(2, `UPDATE deliveries SET next_attempt_at =
 	WHERE deliveries.id = v.column1 AND deliveries.state = 'pending' AND deliveries.locked_until = v.column2`)
 
 func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
-	err := releaseDeliveries.exec(ctx, q, len(cs), []any{ms(now)}, func(args []any, i int) []any {
-		return append(args, cs[i].ID, ms(cs[i].LeaseUntil))
+	err := releaseDeliveries.exec(ctx, q, len(cs), []any{sqlconv.MS(now)}, func(args []any, i int) []any {
+		return append(args, cs[i].ID, sqlconv.MS(cs[i].LeaseUntil))
 	})
 	if err != nil {
 		return fmt.Errorf("release deliveries: %w", err)
-	}
-	return nil
-}
-
-// insertAttempts logs attempts; delivery_seq comes from delivery_id, and an attempt of no delivery
-// fails on its NOT NULL.
-var insertAttempts = newBatchStmt(15, `INSERT INTO attempts (id, delivery_id, delivery_seq, webhook_id,
-	account_id, event_id, event_type, number, succeeded, status_code, error, response_body,
-	response_time_ms, request_headers, created_at, next_attempt_at)
-	SELECT column1, column2, (SELECT seq FROM deliveries WHERE deliveries.id = column2), column3, column4,
-		column5, column6, column7, column8, column9, column10, column11, column12, column13, column14,
-		column15
-	FROM (VALUES {{rows}})`)
-
-func (q *queries) insertAttempts(ctx context.Context, as []*webhook.Attempt) error {
-	err := insertAttempts.exec(ctx, q, len(as), nil, func(args []any, i int) []any {
-		a := as[i]
-		return append(args, a.ID, a.DeliveryID, a.WebhookID, a.AccountID, a.EventID, a.EventType, a.Number,
-			a.Succeeded, a.StatusCode, a.Error, a.ResponseBody, a.ResponseTime.Milliseconds(), headersJSON(a.RequestHeaders),
-			ms(a.CreatedAt), ms(a.NextAttemptAt))
-	})
-	if err != nil {
-		return fmt.Errorf("insert attempts: %w", err)
 	}
 	return nil
 }
@@ -330,8 +419,8 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 	moves := firstPerClaim(outcomes)
 	err := completeDeliveries.exec(ctx, q, len(moves), nil, func(args []any, i int) []any {
 		o := moves[i]
-		return append(args, o.Attempt.DeliveryID, ms(o.LeaseUntil), string(o.State), o.Attempt.Number, o.Retries,
-			ms(o.NextAttemptAt), ms(o.Attempt.CreatedAt))
+		return append(args, o.Attempt.DeliveryID, sqlconv.MS(o.LeaseUntil), string(o.State), o.Attempt.Number, o.Retries,
+			sqlconv.MS(o.NextAttemptAt), sqlconv.MS(o.Attempt.CreatedAt))
 	})
 	if err != nil {
 		return fmt.Errorf("complete deliveries: %w", err)
@@ -353,54 +442,11 @@ func firstPerClaim(outcomes []*store.DeliveryOutcome) []*store.DeliveryOutcome {
 	seen := make(map[claim]struct{}, len(outcomes))
 	out := make([]*store.DeliveryOutcome, 0, len(outcomes))
 	for _, o := range outcomes {
-		k := claim{o.Attempt.DeliveryID, ms(o.LeaseUntil)}
+		k := claim{o.Attempt.DeliveryID, sqlconv.MS(o.LeaseUntil)}
 		if _, ok := seen[k]; !ok {
 			seen[k] = struct{}{}
 			out = append(out, o)
 		}
 	}
 	return out
-}
-
-// ExpiredWhilePaused is the error logged for a held delivery dropped after the log retention.
-const ExpiredWhilePaused = "expired while paused"
-
-// failDeliveries fails deliveries at ?1; each row is (id, attempts).
-var failDeliveries = newBatchStmt(2, `UPDATE deliveries SET state = 'failed', attempts = v.column2, updated_at = ?1
-	FROM (VALUES {{rows}}) AS v WHERE deliveries.id = v.column1`)
-
-func (q *queries) DeliveryExpireHeld(ctx context.Context, olderThan, now time.Time, limit int) (int, error) {
-	rows, err := q.query(ctx, `SELECT `+deliveryCols+` FROM `+deliveryTables+`
-		WHERE state = 'held' AND created_at < ? ORDER BY created_at LIMIT ?`, ms(olderThan), limit)
-	if err != nil {
-		return 0, err
-	}
-	var expired []*webhook.Delivery
-	for rows.Next() {
-		d := &webhook.Delivery{}
-		if err := scanDelivery(rows, d); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		expired = append(expired, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	as := make([]*webhook.Attempt, len(expired))
-	for i, d := range expired {
-		as[i] = &webhook.Attempt{ID: randid.New("att_"), DeliveryID: d.ID, WebhookID: d.WebhookID,
-			AccountID: d.AccountID, EventID: d.EventID, EventType: d.EventType, Number: d.Attempts + 1,
-			Error: ExpiredWhilePaused, RequestHeaders: map[string]string{}, CreatedAt: now}
-	}
-	if err := q.insertAttempts(ctx, as); err != nil {
-		return 0, err
-	}
-	if err := failDeliveries.exec(ctx, q, len(as), []any{ms(now)}, func(args []any, i int) []any {
-		return append(args, as[i].DeliveryID, as[i].Number)
-	}); err != nil {
-		return 0, fmt.Errorf("expire held deliveries: %w", err)
-	}
-	return len(expired), nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -23,7 +24,7 @@ const deliveryInfoSelect = `SELECT d.id, d.account_id, d.webhook_id, d.event_id,
 	FROM deliveries d %s
 	LEFT JOIN attempts a ON a.seq = (SELECT max(seq) FROM attempts WHERE delivery_seq = d.seq)`
 
-func scanDeliveryInfo(row interface{ Scan(...any) error }) (*store.DeliveryInfo, error) {
+func scanDeliveryInfo(row sqlconv.Scanner) (*store.DeliveryInfo, error) {
 	var d store.DeliveryInfo
 	var state string
 	var next, created, last int64
@@ -31,7 +32,7 @@ func scanDeliveryInfo(row interface{ Scan(...any) error }) (*store.DeliveryInfo,
 		&d.Retries, &next, &created, &last, &d.LastStatusCode, &d.LastError); err != nil {
 		return nil, interpretError(err)
 	}
-	d.State, d.NextAttemptAt, d.CreatedAt, d.LastAttemptAt = webhook.DeliveryState(state), fromMS(next), fromMS(created), fromMS(last)
+	d.State, d.NextAttemptAt, d.CreatedAt, d.LastAttemptAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created), sqlconv.FromMS(last)
 	return &d, nil
 }
 
@@ -83,7 +84,7 @@ func (q *queries) DeliveryList(ctx context.Context, p *store.DeliveryListParams)
 	from := `INDEXED BY deliveries_webhook_created`
 	afterAt, afterSeq = upperBound(afterAt, afterSeq, p.Until)
 	where := `d.webhook_id = ? AND d.account_id = ? AND (d.created_at, d.seq) < (?, ?) AND d.created_at >= ?`
-	args := []any{p.WebhookID, p.AccountID, afterAt, afterSeq, ms(p.Since)}
+	args := []any{p.WebhookID, p.AccountID, afterAt, afterSeq, sqlconv.MS(p.Since)}
 	if p.State != "" {
 		lit, err := stateLiteral(p.State)
 		if err != nil {
@@ -93,7 +94,11 @@ func (q *queries) DeliveryList(ctx context.Context, p *store.DeliveryListParams)
 		switch p.State {
 		case webhook.DeliveryFailed:
 			from = `INDEXED BY deliveries_webhook_failed`
-		case webhook.DeliveryPending, webhook.DeliveryHeld:
+		case webhook.DeliveryPending:
+			// deliveries_webhook_due holds no test deliveries; a pending test is being sent by its
+			// request right now and is listed once that attempt ends.
+			from, where = "", where+` AND d.test = 0`
+		case webhook.DeliveryHeld:
 			from = ""
 		}
 	}
@@ -132,7 +137,7 @@ const recoverableWhere = `FROM deliveries INDEXED BY deliveries_webhook_failed
 
 func (q *queries) DeliveryCountRecoverable(ctx context.Context, p *store.DeliveryRecoverParams) (int, error) {
 	var n int
-	err := q.queryRow(ctx, `SELECT count(*) `+recoverableWhere, p.WebhookID, p.AccountID, ms(p.Since),
+	err := q.queryRow(ctx, `SELECT count(*) `+recoverableWhere, p.WebhookID, p.AccountID, sqlconv.MS(p.Since),
 		untilMS(p.Until)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count recoverable deliveries: %w", err)
@@ -160,7 +165,7 @@ func (q *queries) DeliveryRecover(ctx context.Context, p *store.DeliveryRecoverP
 			state = CASE WHEN (SELECT is_active FROM webhooks WHERE id = ?1) = 0 THEN 'held' ELSE 'pending' END,
 			retries = 0, next_attempt_at = ?5, locked_until = NULL, updated_at = ?5
 			WHERE seq IN (SELECT seq `+recoverableWhere+` AND updated_at < ?5 LIMIT ?6)`,
-			p.WebhookID, p.AccountID, ms(p.Since), untilMS(p.Until), ms(p.Now), batch)
+			p.WebhookID, p.AccountID, sqlconv.MS(p.Since), untilMS(p.Until), sqlconv.MS(p.Now), batch)
 		if err != nil {
 			return 0, fmt.Errorf("recover deliveries: %w", err)
 		}
@@ -180,30 +185,30 @@ func (q *queries) WebhookStatsGet(ctx context.Context, webhookID string, since t
 	// deliveries_webhook_created,
 	// and counts every delivery of the webhook).
 	err := q.queryRow(ctx, `SELECT
-		(SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND state = 'pending'),
+		(SELECT count(*) FROM deliveries INDEXED BY deliveries_webhook_due WHERE webhook_id = ?1 AND state = 'pending' AND test = 0),
 		(SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND state = 'held'),
 		(SELECT count(*) FROM deliveries INDEXED BY deliveries_webhook_ended WHERE webhook_id = ?1 AND state IN ('succeeded', 'failed') AND state = 'succeeded' AND updated_at >= ?2),
 		(SELECT count(*) FROM deliveries INDEXED BY deliveries_webhook_ended WHERE webhook_id = ?1 AND state IN ('succeeded', 'failed') AND state = 'failed' AND updated_at >= ?2),
 		(SELECT COALESCE(max(updated_at), 0) FROM deliveries INDEXED BY deliveries_webhook_ended WHERE webhook_id = ?1 AND state IN ('succeeded', 'failed') AND state = 'succeeded'),
 		(SELECT COALESCE(max(updated_at), 0) FROM deliveries INDEXED BY deliveries_webhook_ended WHERE webhook_id = ?1 AND state IN ('succeeded', 'failed') AND state = 'failed')`,
-		webhookID, ms(since)).Scan(&s.Pending, &s.Held, &s.Succeeded, &s.Failed, &lastOK, &lastFail)
+		webhookID, sqlconv.MS(since)).Scan(&s.Pending, &s.Held, &s.Succeeded, &s.Failed, &lastOK, &lastFail)
 	if err != nil {
 		return nil, fmt.Errorf("webhook stats: %w", err)
 	}
-	s.LastSuccessAt, s.LastFailureAt = fromMS(lastOK), fromMS(lastFail)
+	s.LastSuccessAt, s.LastFailureAt = sqlconv.FromMS(lastOK), sqlconv.FromMS(lastFail)
 	return &s, nil
 }
 
-const eventCols = `id, account_id, type, occurred_at, data`
+const eventCols = `id, account_id, type, occurred_at, data, test`
 
-func scanEvent(row interface{ Scan(...any) error }) (*webhook.Event, error) {
+func scanEvent(row sqlconv.Scanner) (*webhook.Event, error) {
 	var e webhook.Event
 	var at int64
 	var data string
-	if err := row.Scan(&e.ID, &e.AccountID, &e.Type, &at, &data); err != nil {
+	if err := row.Scan(&e.ID, &e.AccountID, &e.Type, &at, &data, &e.Test); err != nil {
 		return nil, interpretError(err)
 	}
-	e.OccurredAt = fromMS(at)
+	e.OccurredAt = sqlconv.FromMS(at)
 	if data != "" {
 		e.Data = []byte(data)
 	}
@@ -213,9 +218,8 @@ func scanEvent(row interface{ Scan(...any) error }) (*webhook.Event, error) {
 // eventData is what events.data stores for e.
 func eventData(e *webhook.Event) string { return string(e.Data) }
 
-// notTestEvent leaves test events out of GET /events.
-// TEST-MARKER: the one place this driver tells test events apart; switch to the store's test marker.
-const notTestEvent = `type <> 'test'`
+// notTestEvent leaves test events out of GET /events: the test marker of migration 00003.
+const notTestEvent = `test = 0`
 
 func (q *queries) EventList(ctx context.Context, p *store.EventListParams) ([]*webhook.Event, error) {
 	afterAt, afterSeq := int64(math.MaxInt64), int64(math.MaxInt64)
@@ -231,7 +235,7 @@ func (q *queries) EventList(ctx context.Context, p *store.EventListParams) ([]*w
 	}
 	afterAt, afterSeq = upperBound(afterAt, afterSeq, p.Until)
 	where := `account_id = ? AND ` + notTestEvent + ` AND (occurred_at, seq) < (?, ?) AND occurred_at >= ?`
-	args := []any{p.AccountID, afterAt, afterSeq, ms(p.Since)}
+	args := []any{p.AccountID, afterAt, afterSeq, sqlconv.MS(p.Since)}
 	if p.Type != "" {
 		where += ` AND type = ?`
 		args = append(args, p.Type)
@@ -255,7 +259,7 @@ func (q *queries) DeliveryListByEvent(ctx context.Context, accountID, eventID st
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries of event: %w", err)
 	}
-	return collect(rows, func(row interface{ Scan(...any) error }) (*webhook.Delivery, error) {
+	return collect(rows, func(row sqlconv.Scanner) (*webhook.Delivery, error) {
 		d := &webhook.Delivery{AccountID: accountID, EventID: eventID}
 		var state string
 		if err := row.Scan(&d.ID, &d.WebhookID, &state, &d.Attempts); err != nil {

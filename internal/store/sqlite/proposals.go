@@ -3,46 +3,18 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/proposal"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
 )
-
-// --- proposals ---
-
-// lineItemRow is a line item as the line_items JSON column holds it. The price is in minor units,
-// an integer, so it never passes through a float on its way in or out.
-type lineItemRow struct {
-	Description    string `json:"description"`
-	Quantity       int64  `json:"quantity"`
-	UnitPriceMinor int64  `json:"unit_price_minor"`
-}
 
 const proposalCols = `id, account_id, name, client_name, client_email, requirements, currency, line_items,
 	status, share_token, responded_at, revision_comment, created_at, updated_at`
 
-// nullText stores "" as NULL: optional text columns hold NULL for "none", and share_token must,
-// because its UNIQUE index lets many NULLs through but not many "".
-func nullText(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func encodeLineItems(items []proposal.LineItem) string {
-	rows := make([]lineItemRow, len(items))
-	for i, li := range items {
-		rows[i] = lineItemRow{Description: li.Description, Quantity: li.Quantity, UnitPriceMinor: int64(li.UnitPrice)}
-	}
-	b, _ := json.Marshal(rows) // strings and integers always encode
-	return string(b)
-}
-
-func scanProposal(row interface{ Scan(...any) error }) (*proposal.Proposal, error) {
+func scanProposal(row sqlconv.Scanner) (*proposal.Proposal, error) {
 	var p proposal.Proposal
 	var email, reqs, token, comment sql.NullString
 	var items, status string
@@ -52,17 +24,13 @@ func scanProposal(row interface{ Scan(...any) error }) (*proposal.Proposal, erro
 		&status, &token, &responded, &comment, &created, &updated); err != nil {
 		return nil, interpretError(err)
 	}
-	var rows []lineItemRow
-	if err := json.Unmarshal([]byte(items), &rows); err != nil {
-		return nil, fmt.Errorf("proposal %s: line items: %w", p.ID, err)
-	}
-	p.LineItems = make([]proposal.LineItem, len(rows))
-	for i, r := range rows {
-		p.LineItems[i] = proposal.LineItem{Description: r.Description, Quantity: r.Quantity, UnitPrice: proposal.Money(r.UnitPriceMinor)}
+	var err error
+	if p.LineItems, err = sqlconv.DecodeLineItems([]byte(items)); err != nil {
+		return nil, fmt.Errorf("proposal %s: %w", p.ID, err)
 	}
 	p.ClientEmail, p.Requirements, p.ShareToken, p.RevisionComment = email.String, reqs.String, token.String, comment.String
 	p.Status = proposal.Status(status)
-	p.RespondedAt, p.CreatedAt, p.UpdatedAt = fromMS(responded.Int64), fromMS(created), fromMS(updated)
+	p.RespondedAt, p.CreatedAt, p.UpdatedAt = sqlconv.FromMS(responded.Int64), sqlconv.FromMS(created), sqlconv.FromMS(updated)
 	return &p, nil
 }
 
@@ -106,9 +74,9 @@ func (q *queries) ProposalList(ctx context.Context, p *store.ListParams) ([]*pro
 func (q *queries) ProposalInsert(ctx context.Context, p *proposal.Proposal) error {
 	_, err := q.exec(ctx, `INSERT INTO proposals (`+proposalCols+`, total_minor)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.AccountID, p.Name, p.ClientName, nullText(p.ClientEmail), nullText(p.Requirements), p.Currency,
-		encodeLineItems(p.LineItems), string(p.Status), nullText(p.ShareToken), nullMS(p.RespondedAt),
-		nullText(p.RevisionComment), ms(p.CreatedAt), ms(p.UpdatedAt), int64(p.Total()))
+		p.ID, p.AccountID, p.Name, p.ClientName, sqlconv.NullText(p.ClientEmail), sqlconv.NullText(p.Requirements), p.Currency,
+		sqlconv.EncodeLineItems(p.LineItems), string(p.Status), sqlconv.NullText(p.ShareToken), sqlconv.NullMS(p.RespondedAt),
+		sqlconv.NullText(p.RevisionComment), sqlconv.MS(p.CreatedAt), sqlconv.MS(p.UpdatedAt), int64(p.Total()))
 	if err != nil {
 		return fmt.Errorf("insert proposal: %w", interpretError(err))
 	}
@@ -120,9 +88,9 @@ func (q *queries) ProposalUpdate(ctx context.Context, p *proposal.Proposal) erro
 		requirements = ?, currency = ?, line_items = ?, total_minor = ?, status = ?, share_token = ?,
 		responded_at = ?, revision_comment = ?, updated_at = ?
 		WHERE id = ? AND account_id = ?`,
-		p.Name, p.ClientName, nullText(p.ClientEmail), nullText(p.Requirements), p.Currency,
-		encodeLineItems(p.LineItems), int64(p.Total()), string(p.Status), nullText(p.ShareToken),
-		nullMS(p.RespondedAt), nullText(p.RevisionComment), ms(p.UpdatedAt), p.ID, p.AccountID)
+		p.Name, p.ClientName, sqlconv.NullText(p.ClientEmail), sqlconv.NullText(p.Requirements), p.Currency,
+		sqlconv.EncodeLineItems(p.LineItems), int64(p.Total()), string(p.Status), sqlconv.NullText(p.ShareToken),
+		sqlconv.NullMS(p.RespondedAt), sqlconv.NullText(p.RevisionComment), sqlconv.MS(p.UpdatedAt), p.ID, p.AccountID)
 	if err != nil {
 		return fmt.Errorf("update proposal: %w", interpretError(err))
 	}
@@ -136,7 +104,7 @@ func (q *queries) ProposalUpdate(ctx context.Context, p *proposal.Proposal) erro
 
 const leadSessionCols = `id, account_id, channel, channel_id, client_name, brief, status, created_at, updated_at`
 
-func scanLeadSession(row interface{ Scan(...any) error }) (*proposal.LeadSession, error) {
+func scanLeadSession(row sqlconv.Scanner) (*proposal.LeadSession, error) {
 	var l proposal.LeadSession
 	var channel, status string
 	var created, updated int64
@@ -145,7 +113,7 @@ func scanLeadSession(row interface{ Scan(...any) error }) (*proposal.LeadSession
 		return nil, interpretError(err)
 	}
 	l.Channel, l.Status = proposal.Channel(channel), proposal.LeadStatus(status)
-	l.CreatedAt, l.UpdatedAt = fromMS(created), fromMS(updated)
+	l.CreatedAt, l.UpdatedAt = sqlconv.FromMS(created), sqlconv.FromMS(updated)
 	return &l, nil
 }
 
@@ -176,7 +144,7 @@ func (q *queries) LeadSessionInsert(ctx context.Context, l *proposal.LeadSession
 	_, err := q.exec(ctx, `INSERT INTO lead_sessions (`+leadSessionCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, l.AccountID, string(l.Channel), l.ChannelID, l.ClientName, l.Brief, string(l.Status),
-		ms(l.CreatedAt), ms(l.UpdatedAt))
+		sqlconv.MS(l.CreatedAt), sqlconv.MS(l.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("insert lead session: %w", interpretError(err))
 	}
@@ -186,7 +154,7 @@ func (q *queries) LeadSessionInsert(ctx context.Context, l *proposal.LeadSession
 func (q *queries) LeadSessionUpdate(ctx context.Context, l *proposal.LeadSession) error {
 	res, err := q.exec(ctx, `UPDATE lead_sessions SET client_name = ?, brief = ?, status = ?, updated_at = ?
 		WHERE id = ? AND account_id = ?`,
-		l.ClientName, l.Brief, string(l.Status), ms(l.UpdatedAt), l.ID, l.AccountID)
+		l.ClientName, l.Brief, string(l.Status), sqlconv.MS(l.UpdatedAt), l.ID, l.AccountID)
 	if err != nil {
 		return fmt.Errorf("update lead session: %w", interpretError(err))
 	}

@@ -50,6 +50,9 @@ type writeReq struct {
 	ctx  context.Context
 	fn   func(store.Tx) error
 	done chan error
+	// checkpoint empties the write-ahead log into the database file after the commit, so the WAL
+	// keeps no image of the pages the transaction overwrote.
+	checkpoint bool
 }
 
 // Options configure Open. The zero value is usable.
@@ -67,10 +70,7 @@ func PathFromURL(url string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if strings.HasPrefix(rest, "//") {
-		rest = strings.TrimPrefix(rest, "//")
-	}
-	return rest, true
+	return strings.TrimPrefix(rest, "//"), true
 }
 
 // Open opens (creating if needed) the database file at path and applies the migrations.
@@ -141,7 +141,32 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Tx runs fn in the next group commit and returns once that commit is durable.
 func (db *DB) Tx(ctx context.Context, fn func(store.Tx) error) error {
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return db.tx(ctx, &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// WebhookSealSecrets seals the clear secrets with secure_delete on, so the clear bytes they replace
+// are zeroed in the file, then checkpoints the write-ahead log, which held the pages that had them.
+func (db *DB) WebhookSealSecrets(ctx context.Context) (int, error) {
+	if db.box == nil {
+		return 0, nil
+	}
+	var n int
+	err := db.tx(ctx, &writeReq{ctx: ctx, done: make(chan error, 1), checkpoint: true, fn: func(tx store.Tx) error {
+		q := tx.(*queries)
+		if _, err := q.exec(ctx, `PRAGMA secure_delete = 1`); err != nil {
+			return fmt.Errorf("seal secrets: %w", err)
+		}
+		var err error
+		n, err = q.sealSecrets(ctx)
+		if _, offErr := q.exec(ctx, `PRAGMA secure_delete = 0`); err == nil && offErr != nil {
+			err = fmt.Errorf("seal secrets: %w", offErr)
+		}
+		return err
+	}})
+	return n, err
+}
+
+func (db *DB) tx(ctx context.Context, r *writeReq) error {
 	select {
 	case db.reqs <- r:
 	case <-db.stop:
@@ -227,6 +252,11 @@ func (db *DB) commitGroup(batch []*writeReq) {
 		}
 	}
 	for i, r := range batch {
+		if r.checkpoint && errs[i] == nil {
+			if _, err := db.write.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+				errs[i] = fmt.Errorf("sqlite: checkpoint: %w", err)
+			}
+		}
 		r.done <- errs[i]
 	}
 }

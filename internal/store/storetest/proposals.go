@@ -94,12 +94,13 @@ func runProposals(t *testing.T, open func(t *testing.T) store.Store) {
 		require.Equal(t, p, got)
 		require.Equal(t, proposal.MaxAmount, got.Total(), "minor units are stored exactly")
 
+		var locked *proposal.Proposal
 		tx(t, b.st, func(tx store.Tx) error {
-			got, err := tx.ProposalGetForUpdate(ctx, b.acct.ID, p.ID)
-			require.NoError(t, err)
-			require.Equal(t, p, got, "a transaction reads what it wrote")
-			return nil
+			var err error
+			locked, err = tx.ProposalGetForUpdate(ctx, b.acct.ID, p.ID)
+			return err
 		})
+		require.Equal(t, p, locked, "a transaction reads what it wrote")
 	})
 
 	t.Run("ProposalEmptyOptionalFieldsStayEmpty", func(t *testing.T) {
@@ -200,12 +201,13 @@ func runProposals(t *testing.T, open func(t *testing.T) store.Store) {
 		got, err := b.st.ProposalGetByShareToken(ctx, p.ShareToken)
 		require.NoError(t, err)
 		require.Equal(t, p, got, "the token alone finds the proposal, whatever its account")
+		var locked *proposal.Proposal
 		tx(t, b.st, func(tx store.Tx) error {
-			got, err := tx.ProposalGetByShareTokenForUpdate(ctx, p.ShareToken)
-			require.NoError(t, err)
-			require.Equal(t, p.ID, got.ID)
-			return nil
+			var err error
+			locked, err = tx.ProposalGetByShareTokenForUpdate(ctx, p.ShareToken)
+			return err
 		})
+		require.Equal(t, p.ID, locked.ID)
 
 		_, err = b.st.ProposalGetByShareToken(ctx, proposal.NewShareToken())
 		requireNotFound(t, err)
@@ -267,10 +269,14 @@ func runProposals(t *testing.T, open func(t *testing.T) store.Store) {
 		b := setup(t)
 		p := newProposal(t, b.acct.ID, base)
 		boom := errors.New("boom")
+		var insertErr error
 		err := b.st.Tx(ctx, func(tx store.Tx) error {
-			require.NoError(t, tx.ProposalInsert(ctx, p))
+			if insertErr = tx.ProposalInsert(ctx, p); insertErr != nil {
+				return insertErr
+			}
 			return boom
 		})
+		require.NoError(t, insertErr)
 		require.ErrorIs(t, err, boom)
 		_, err = b.st.ProposalGet(ctx, b.acct.ID, p.ID)
 		requireNotFound(t, err)
@@ -296,12 +302,16 @@ func runProposals(t *testing.T, open func(t *testing.T) store.Store) {
 			Status: str(string(proposal.LeadProposalReady))}, base.Add(time.Minute))
 		require.NoError(t, err)
 		require.NotEmpty(t, event)
+		var lockedStatus proposal.LeadStatus
 		tx(t, b.st, func(tx store.Tx) error {
 			locked, err := tx.LeadSessionGetForUpdate(ctx, b.acct.ID, l.ID)
-			require.NoError(t, err)
-			require.Equal(t, proposal.LeadGatheringInfo, locked.Status)
+			if err != nil {
+				return err
+			}
+			lockedStatus = locked.Status
 			return tx.LeadSessionUpdate(ctx, l)
 		})
+		require.Equal(t, proposal.LeadGatheringInfo, lockedStatus)
 		got, err = b.st.LeadSessionGet(ctx, b.acct.ID, l.ID)
 		require.NoError(t, err)
 		require.Equal(t, l, got)
@@ -351,8 +361,6 @@ func runProposals(t *testing.T, open func(t *testing.T) store.Store) {
 		require.Equal(t, errs.Invalid, errs.CodeOf(err))
 	})
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func idsOfProposals(ps []*proposal.Proposal) []string {
 	out := make([]string, len(ps))

@@ -31,9 +31,9 @@ func runSessions(t *testing.T, open func(t *testing.T) store.Store) {
 		h := sha256.Sum256([]byte(randid.Base62(32)))
 		return h[:]
 	}
-	insert := func(t *testing.T, b *bundle, expires time.Time) *store.Session {
+	insert := func(t *testing.T, b *bundle, expires time.Time) *store.ConsoleSession {
 		t.Helper()
-		s := &store.Session{IDHash: hash(), AccountID: b.acct.ID, CSRFToken: randid.Base62(32),
+		s := &store.ConsoleSession{IDHash: hash(), AccountID: b.acct.ID, CSRFToken: randid.Base62(32),
 			CreatedAt: base, ExpiresAt: expires}
 		require.NoError(t, b.st.Tx(ctx, func(tx store.Tx) error { return tx.SessionInsert(ctx, s) }))
 		return s
@@ -98,7 +98,7 @@ func runSessions(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("DeleteExpiredInBatches", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		var expired []*store.Session
+		var expired []*store.ConsoleSession
 		for i := range 3 {
 			expired = append(expired, insert(t, b, base.Add(-time.Duration(i+1)*time.Minute)))
 		}

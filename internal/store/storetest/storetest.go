@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quikly/webhooks/internal/account"
-	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
@@ -69,7 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		var ds []*webhook.Delivery
 		tx(t, b.st, func(tx store.Tx) error {
 			var err error
-			_, ds, err = delivery.Publish(ctx, tx, b.acct.ID, eventType, map[string]string{"k": "v"}, at)
+			ds, err = publishTx(ctx, tx, b.acct.ID, eventType, at)
 			return err
 		})
 		return ds
@@ -105,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 
 	t.Run("Proposals", func(t *testing.T) { runProposals(t, open) })
+	t.Run("Keys", func(t *testing.T) { runKeys(t, open) })
 	t.Run("Sessions", func(t *testing.T) { runSessions(t, open) })
 	t.Run("DeliveriesRead", func(t *testing.T) { runDeliveriesRead(t, open) })
 
@@ -112,19 +112,29 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Parallel()
 		b := setup(t)
 		_, hash := account.NewAPIKey()
-		tx(t, b.st, func(tx store.Tx) error { return tx.APIKeyInsert(ctx, b.acct.ID, hash, base) })
-		got, err := b.st.AccountGetByKeyHash(ctx, hash)
+		id := randid.New("key_")
+		tx(t, b.st, func(tx store.Tx) error {
+			return tx.APIKeyInsert(ctx, &store.APIKeyInsertParams{ID: id, AccountID: b.acct.ID, Hash: hash, CreatedAt: base})
+		})
+		got, err := b.st.APIKeyGetByHash(ctx, hash)
 		require.NoError(t, err)
-		require.Equal(t, b.acct.ID, got.ID)
+		require.Equal(t, id, got.ID)
+		require.Equal(t, b.acct.ID, got.AccountID)
+		require.Equal(t, b.acct.Name, got.AccountName)
 		_, other := account.NewAPIKey()
-		_, err = b.st.AccountGetByKeyHash(ctx, other)
+		_, err = b.st.APIKeyGetByHash(ctx, other)
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
 		// Getting an existing account by name returns it, not a new one.
+		var again *account.Account
 		tx(t, b.st, func(tx store.Tx) error {
-			again, err := tx.AccountGetOrCreate(ctx, b.acct.Name, base)
-			require.Equal(t, b.acct.ID, again.ID)
+			var err error
+			again, err = tx.AccountGetOrCreate(ctx, b.acct.Name, base)
 			return err
 		})
+		require.Equal(t, b.acct.ID, again.ID)
+		byName, err := b.st.AccountGetByName(ctx, b.acct.Name)
+		require.NoError(t, err)
+		require.Equal(t, b.acct.ID, byName.ID)
 	})
 
 	t.Run("WebhookCRUDAndTenancy", func(t *testing.T) {
@@ -153,12 +163,62 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		foreign.AccountID = "acct_other"
 		err = b.st.Tx(ctx, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, &foreign) })
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
-		err = b.st.Tx(ctx, func(tx store.Tx) error { return tx.WebhookDelete(ctx, "acct_other", w.ID, base) })
+		err = b.st.Tx(ctx, func(tx store.Tx) error {
+			return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: "acct_other", ID: w.ID, Now: base})
+		})
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
 
-		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookDelete(ctx, b.acct.ID, w.ID, base) })
+		tx(t, b.st, func(tx store.Tx) error {
+			return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: b.acct.ID, ID: w.ID, Now: base})
+		})
 		_, err = b.st.WebhookGet(ctx, b.acct.ID, w.ID)
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
+	})
+
+	t.Run("WebhookReadModifyWritesDoNotLoseEachOther", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		// Each round races a pause against a secret rotation, each a read-modify-write of the whole
+		// row under WebhookGetForUpdate, as app.UpdateWebhook and app.RegenerateSecret do. Neither
+		// may write back a stale copy over the other's change.
+		rmw := func(change func(w *webhook.Webhook)) (*webhook.Webhook, error) {
+			var got *webhook.Webhook
+			err := b.st.Tx(ctx, func(tx store.Tx) error {
+				var err error
+				if got, err = tx.WebhookGetForUpdate(ctx, b.acct.ID, w.ID); err != nil {
+					return err
+				}
+				change(got)
+				return tx.WebhookUpdate(ctx, got)
+			})
+			return got, err
+		}
+		for round := range 30 {
+			_, err := rmw(func(w *webhook.Webhook) { w.IsActive = true })
+			require.NoError(t, err)
+			var rotated *webhook.Webhook
+			var rotateErr, pauseErr error
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				rotated, rotateErr = rmw(func(w *webhook.Webhook) {
+					w.PreviousSecret, w.PreviousSecretExpiresAt, w.Secret = w.Secret, base.Add(time.Hour), webhook.NewSecret()
+				})
+			}()
+			go func() {
+				defer wg.Done()
+				_, pauseErr = rmw(func(w *webhook.Webhook) { w.IsActive = false })
+			}()
+			wg.Wait()
+			require.NoError(t, rotateErr)
+			require.NoError(t, pauseErr)
+			stored, err := b.st.WebhookGet(ctx, b.acct.ID, w.ID)
+			require.NoError(t, err)
+			require.Equal(t, rotated.Secret, stored.Secret, "round %d: the secret returned is the one that signs", round)
+			require.False(t, stored.IsActive, "round %d: the pause is not lost", round)
+		}
 	})
 
 	t.Run("WebhookListPages", func(t *testing.T) {
@@ -214,11 +274,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		b := setup(t)
 		newWebhook(t, b)
 		boom := errors.New("boom")
+		var publishErr error
 		err := b.st.Tx(ctx, func(tx store.Tx) error {
-			_, _, err := delivery.Publish(ctx, tx, b.acct.ID, webhook.ProposalCreated, map[string]int{}, base)
-			require.NoError(t, err)
+			if _, publishErr = publishTx(ctx, tx, b.acct.ID, webhook.ProposalCreated, base); publishErr != nil {
+				return publishErr
+			}
 			return boom
 		})
+		require.NoError(t, publishErr)
 		require.ErrorIs(t, err, boom)
 		require.Empty(t, claim(t, b.st, base.Add(time.Hour), 10))
 	})
@@ -316,7 +379,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			WebhookID: w.ID, EventType: webhook.ProposalShared})
 		require.NoError(t, err)
 		require.Empty(t, none)
-		_, err = b.st.AttemptGet(ctx, "acct_other", w.ID, a.ID)
+		_, err = b.st.AttemptGet(ctx, &store.AttemptGetParams{AccountID: "acct_other", WebhookID: w.ID, ID: a.ID})
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
 	})
 
@@ -393,28 +456,190 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		b := setup(t)
 		w := newWebhook(t, b)
 		d := publish(t, b, webhook.ProposalCreated, base)[0]
-		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookDelete(ctx, b.acct.ID, w.ID, base) })
+		tx(t, b.st, func(tx store.Tx) error {
+			return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: b.acct.ID, ID: w.ID, Now: base})
+		})
 		require.Equal(t, webhook.DeliveryCancelled, deliveryState(t, b, d.ID))
 		require.Empty(t, claim(t, b.st, base.Add(time.Hour), 10))
 		require.Empty(t, publish(t, b, webhook.ProposalCreated, base), "a deleted webhook gets nothing new")
 	})
 
-	t.Run("ResendOnlyFinished", func(t *testing.T) {
+	retry := func(t *testing.T, b *bundle, p *store.DeliveryRetryParams) bool {
+		t.Helper()
+		var ok bool
+		tx(t, b.st, func(tx store.Tx) error {
+			var err error
+			ok, err = tx.DeliveryRetry(ctx, p)
+			return err
+		})
+		return ok
+	}
+
+	t.Run("RetryFinishedStartsAFreshSchedule", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		newWebhook(t, b)
 		d := publish(t, b, webhook.ProposalCreated, base)[0]
-		err := b.st.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryResend(ctx, b.acct.ID, d.ID, base) })
-		require.Equal(t, errs.Conflict, errs.CodeOf(err))
 		c := claim(t, b.st, base, 1)[0]
 		complete(t, b.st, c, webhook.DeliveryFailed, base, time.Time{})
-		err = b.st.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryResend(ctx, "acct_other", d.ID, base) })
+		_, err := b.st.DeliveryGet(ctx, "acct_other", d.ID)
 		require.Equal(t, errs.NotFound, errs.CodeOf(err))
-		tx(t, b.st, func(tx store.Tx) error { return tx.DeliveryResend(ctx, b.acct.ID, d.ID, base.Add(time.Hour)) })
+		require.False(t, retry(t, b, &store.DeliveryRetryParams{AccountID: "acct_other", ID: d.ID, Now: base, FreshSchedule: true}),
+			"another account's delivery is not touched")
+		require.True(t, retry(t, b, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: base.Add(time.Hour), FreshSchedule: true}))
 		c2 := claim(t, b.st, base.Add(time.Hour), 1)[0]
 		require.Equal(t, 0, c2.Retries, "fresh schedule")
 		require.Equal(t, 1, c2.Attempts, "attempt numbers go on counting")
 		require.Equal(t, c.Body, c2.Body)
+		require.Equal(t, c.EventID, c2.EventID)
+	})
+
+	t.Run("RetryPendingKeepsItsSchedule", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		newWebhook(t, b)
+		d := publish(t, b, webhook.ProposalCreated, base)[0]
+		c := claim(t, b.st, base, 1)[0]
+		complete(t, b.st, c, webhook.DeliveryPending, base, base.Add(4*time.Hour)) // next try in 4 h
+		now := base.Add(time.Minute)
+		require.Empty(t, claim(t, b.st, now, 1))
+		require.True(t, retry(t, b, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: now}))
+		c2 := claim(t, b.st, now, 1)[0]
+		require.Equal(t, d.ID, c2.ID, "due now")
+		require.Equal(t, 1, c2.Retries, "the schedule goes on where it was")
+	})
+
+	t.Run("RetryNeverMakesALeasedDeliveryDue", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		newWebhook(t, b)
+		d := publish(t, b, webhook.ProposalCreated, base)[0]
+		c := claim(t, b.st, base, 1)[0] // leased for a minute: an attempt is in flight
+		require.False(t, retry(t, b, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: base.Add(time.Second)}))
+		require.Empty(t, claim(t, b.st, base.Add(time.Second), 10), "a second claim would send it twice")
+		got, err := b.st.DeliveryGet(ctx, b.acct.ID, d.ID)
+		require.NoError(t, err)
+		require.True(t, got.LockedUntil.Equal(c.LeaseUntil), "the lease is untouched")
+		// Once the lease has expired (its claimer died), a retry takes it over.
+		require.True(t, retry(t, b, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: c.LeaseUntil}))
+		require.Len(t, claim(t, b.st, c.LeaseUntil, 10), 1)
+	})
+
+	t.Run("RetryRacingAClaimSendsOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		newWebhook(t, b)
+		const rounds = 20
+		ds := make([]*webhook.Delivery, rounds)
+		for i := range ds {
+			ds[i] = publish(t, b, webhook.ProposalCreated, base)[0]
+		}
+		now := base.Add(time.Second)
+		// Every delivery is due: a claim and a retry-now of each race. Whatever the order, the delivery
+		// is leased by at most one claim at a time, so it is claimed exactly once before the lease ends.
+		claimed := map[string]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		errc := make(chan error, 2*rounds)
+		for _, d := range ds {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				// No check of the lease here: the store's own guard is what is tested.
+				errc <- b.st.Tx(ctx, func(tx store.Tx) error {
+					_, err := tx.DeliveryRetry(ctx, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: now})
+					return err
+				})
+			}()
+			go func() {
+				defer wg.Done()
+				var cs []*store.ClaimedDelivery
+				err := b.st.Tx(ctx, func(tx store.Tx) error {
+					var err error
+					cs, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 1})
+					return err
+				})
+				mu.Lock()
+				for _, c := range cs {
+					claimed[c.ID]++
+				}
+				mu.Unlock()
+				errc <- err
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			require.NoError(t, err)
+		}
+		// Whatever was not claimed in the race is due now; claim it all.
+		for _, c := range claim(t, b.st, now, 2*rounds) {
+			claimed[c.ID]++
+		}
+		for _, d := range ds {
+			require.Equal(t, 1, claimed[d.ID], "delivery %s claimed once while leased", d.ID)
+		}
+	})
+
+	t.Run("TestDeliveriesAreNeverClaimedAndFailWhenInterrupted", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		lease := base.Add(time.Minute)
+		e := &webhook.Event{ID: randid.New("evt_"), AccountID: b.acct.ID, Type: webhook.TestEvent, OccurredAt: base, Test: true}
+		d := &webhook.Delivery{ID: randid.New("dlv_"), AccountID: b.acct.ID, WebhookID: w.ID, EventID: e.ID,
+			EventType: e.Type, Body: []byte(`{"event":"test"}`), State: webhook.DeliveryPending, NextAttemptAt: lease,
+			LockedUntil: lease, CreatedAt: base, Test: true}
+		tx(t, b.st, func(tx store.Tx) error {
+			if err := tx.EventInsert(ctx, e); err != nil {
+				return err
+			}
+			return tx.DeliveryInsert(ctx, []*webhook.Delivery{d})
+		})
+		got, err := b.st.DeliveryGet(ctx, b.acct.ID, d.ID)
+		require.NoError(t, err)
+		require.True(t, got.Test)
+		// Its sender died: the lease has long expired, and still no dispatcher claims it.
+		later := lease.Add(time.Hour)
+		require.Empty(t, claim(t, b.st, later, 10))
+		require.Empty(t, claim(t, b.st, later, 10, "wh_other"), "nor a claim that excludes webhooks")
+		// Pausing does not hold it either (a test goes out paused or not).
+		w.IsActive = false
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, w) })
+		require.Equal(t, webhook.DeliveryPending, deliveryState(t, b, d.ID))
+
+		var interrupted []*webhook.Delivery
+		tx(t, b.st, func(tx store.Tx) error {
+			var err error
+			if interrupted, err = tx.DeliveryListInterrupted(ctx, lease.Add(-time.Millisecond), 10); err != nil || len(interrupted) > 0 {
+				return err // not yet: the lease still runs
+			}
+			interrupted, err = tx.DeliveryListInterrupted(ctx, later, 10)
+			return err
+		})
+		require.Len(t, interrupted, 1)
+		require.Equal(t, d.ID, interrupted[0].ID)
+		a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: d.ID, WebhookID: w.ID, AccountID: b.acct.ID,
+			EventID: e.ID, EventType: e.Type, Number: 1, Error: webhook.ErrorTestInterrupted, RequestHeaders: map[string]string{},
+			CreatedAt: later}
+		tx(t, b.st, func(tx store.Tx) error { return tx.DeliveryFail(ctx, []*webhook.Attempt{a}, later) })
+		require.Equal(t, webhook.DeliveryFailed, deliveryState(t, b, d.ID))
+		logs, err := b.st.AttemptList(ctx, &store.AttemptListParams{ListParams: store.ListParams{AccountID: b.acct.ID, Limit: 10}, WebhookID: w.ID})
+		require.NoError(t, err)
+		require.Len(t, logs, 1)
+		require.Equal(t, webhook.ErrorTestInterrupted, logs[0].Error)
+		tx(t, b.st, func(tx store.Tx) error {
+			var err error
+			interrupted, err = tx.DeliveryListInterrupted(ctx, later, 10)
+			return err
+		})
+		require.Empty(t, interrupted, "failed once, for good")
+
+		// Retried by its sender, a test is leased to it again, never made due for a dispatcher.
+		require.True(t, retry(t, b, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: later,
+			FreshSchedule: true, LeaseUntil: later.Add(time.Minute)}))
+		require.Equal(t, webhook.DeliveryPending, deliveryState(t, b, d.ID), "paused or not")
+		require.Empty(t, claim(t, b.st, later.Add(time.Hour), 10))
 	})
 
 	t.Run("ExpireHeldAndPrune", func(t *testing.T) {
@@ -430,13 +655,23 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		recent := publish(t, b, webhook.ProposalCreated, base.Add(48*time.Hour))[0]
 
 		cutoff, now := base.Add(24*time.Hour), base.Add(72*time.Hour)
-		var n int
+		var expired []*webhook.Delivery
 		tx(t, b.st, func(tx store.Tx) error {
 			var err error
-			n, err = tx.DeliveryExpireHeld(ctx, cutoff, now, 10)
-			return err
+			if expired, err = tx.DeliveryListHeld(ctx, cutoff, 10); err != nil {
+				return err
+			}
+			as := make([]*webhook.Attempt, len(expired))
+			for i, d := range expired {
+				as[i] = &webhook.Attempt{ID: randid.New("att_"), DeliveryID: d.ID, WebhookID: d.WebhookID, AccountID: d.AccountID,
+					EventID: d.EventID, EventType: d.EventType, Number: d.Attempts + 1, Error: webhook.ErrorExpiredWhilePaused,
+					RequestHeaders: map[string]string{}, CreatedAt: now}
+			}
+			return tx.DeliveryFail(ctx, as, now)
 		})
-		require.Equal(t, 1, n)
+		require.Len(t, expired, 1)
+		require.Equal(t, held.ID, expired[0].ID)
+		var n int
 		require.Equal(t, webhook.DeliveryFailed, deliveryState(t, b, held.ID))
 		require.Equal(t, webhook.DeliveryHeld, deliveryState(t, b, recent.ID))
 		logs, err := b.st.AttemptList(ctx, &store.AttemptListParams{ListParams: store.ListParams{AccountID: b.acct.ID, Limit: 10}, WebhookID: w.ID})
@@ -456,16 +691,23 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("SettingsRoundTrip", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
+		var before, after string
 		tx(t, b.st, func(tx store.Tx) error {
-			v, err := tx.SettingGet(ctx, "x")
-			require.Equal(t, "", v)
-			require.NoError(t, err)
-			require.NoError(t, tx.SettingSet(ctx, "x", "1"))
-			require.NoError(t, tx.SettingSet(ctx, "x", "2"))
-			v, err = tx.SettingGet(ctx, "x")
-			require.Equal(t, "2", v)
+			var err error
+			if before, err = tx.SettingGet(ctx, "x"); err != nil {
+				return err
+			}
+			if err := tx.SettingSet(ctx, "x", "1"); err != nil {
+				return err
+			}
+			if err := tx.SettingSet(ctx, "x", "2"); err != nil {
+				return err
+			}
+			after, err = tx.SettingGet(ctx, "x")
 			return err
 		})
+		require.Equal(t, "", before)
+		require.Equal(t, "2", after)
 	})
 
 	t.Run("ConcurrentTransactionsFailAlone", func(t *testing.T) {
@@ -504,4 +746,31 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 		}
 	})
+}
+
+// publishTx writes an event of eventType at at and one delivery for each of the account's webhooks
+// subscribed to it (held for paused ones), through the store alone.
+func publishTx(ctx context.Context, tx store.Tx, accountID, eventType string, at time.Time) ([]*webhook.Delivery, error) {
+	hooks, err := tx.WebhookListSubscribed(ctx, accountID, eventType)
+	if err != nil {
+		return nil, err
+	}
+	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: at}
+	if err := tx.EventInsert(ctx, e); err != nil {
+		return nil, err
+	}
+	if len(hooks) == 0 {
+		return nil, nil
+	}
+	ds := make([]*webhook.Delivery, len(hooks))
+	for i, w := range hooks {
+		state := webhook.DeliveryPending
+		if !w.IsActive {
+			state = webhook.DeliveryHeld
+		}
+		ds[i] = &webhook.Delivery{ID: randid.New("dlv_"), AccountID: accountID, WebhookID: w.ID, EventID: e.ID,
+			EventType: eventType, Body: []byte(`{"event":"` + eventType + `","webhook_id":"` + w.ID + `","data":{"k":"v"}}`),
+			State: state, NextAttemptAt: at, CreatedAt: at}
+	}
+	return ds, tx.DeliveryInsert(ctx, ds)
 }

@@ -1,0 +1,194 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/secretbox"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+const webhookCols = `id, account_id, name, url, events, is_active, secret, previous_secret,
+	previous_secret_expires_at, created_at, updated_at`
+
+func (q *queries) scanWebhook(row scanner) (*webhook.Webhook, error) {
+	var w webhook.Webhook
+	var secret, prev string
+	var prevExp, created, updated int64
+	if err := row.Scan(&w.ID, &w.AccountID, &w.Name, &w.URL, &w.Events, &w.IsActive, &secret, &prev,
+		&prevExp, &created, &updated); err != nil {
+		return nil, interpretError(err)
+	}
+	var err error
+	if w.Secret, err = q.box.Open(secret); err != nil {
+		return nil, err
+	}
+	if w.PreviousSecret, err = q.box.Open(prev); err != nil {
+		return nil, err
+	}
+	w.PreviousSecretExpiresAt, w.CreatedAt, w.UpdatedAt = sqlconv.FromMS(prevExp), sqlconv.FromMS(created), sqlconv.FromMS(updated)
+	return &w, nil
+}
+
+// events returns w's events for the NOT NULL array column: pgx sends a nil slice as NULL.
+func events(w *webhook.Webhook) []string {
+	if w.Events == nil {
+		return []string{}
+	}
+	return w.Events
+}
+
+func (q *queries) WebhookGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	return q.scanWebhook(q.q.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL FOR UPDATE`, id, accountID))
+}
+
+func (q *queries) WebhookCount(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := q.q.QueryRow(ctx, `SELECT count(*) FROM webhooks WHERE account_id = $1 AND deleted_at IS NULL`, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count webhooks: %w", err)
+	}
+	return n, nil
+}
+
+// WebhookCountForUpdate locks the account's row first: concurrent creates of one account queue
+// there, and each counts after the one before it committed (read committed takes a new snapshot
+// per statement).
+func (q *queries) WebhookCountForUpdate(ctx context.Context, accountID string) (int, error) {
+	if _, err := q.q.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID); err != nil {
+		return 0, fmt.Errorf("count webhooks: lock account: %w", err)
+	}
+	return q.WebhookCount(ctx, accountID)
+}
+
+func (q *queries) WebhookGet(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	return q.scanWebhook(q.q.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`, id, accountID))
+}
+
+func (q *queries) WebhookList(ctx context.Context, p *store.ListParams) ([]*webhook.Webhook, error) {
+	after, err := q.afterSeq(ctx, "webhooks", p, "")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.q.Query(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE account_id = $1 AND deleted_at IS NULL AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+		p.AccountID, after, p.Limit)
+	return collect(rows, err, q.scanWebhook)
+}
+
+// WebhookListSubscribed share-locks the webhooks it returns until the transaction ends. Publish
+// decides from them whether each delivery is pending or held; without the lock a pause, resume or
+// delete committing meanwhile would miss the deliveries this transaction is about to insert (a
+// delivery sent after its webhook was deleted, or held for good after a resume). With it, such a
+// change waits for this transaction, or this read waits for the change and sees it.
+func (q *queries) WebhookListSubscribed(ctx context.Context, accountID, eventType string) ([]*webhook.Webhook, error) {
+	// webhooks_account narrows to the account's few live webhooks; the array test filters those.
+	rows, err := q.q.Query(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE account_id = $1 AND deleted_at IS NULL AND $2 = ANY (events) ORDER BY seq FOR SHARE`,
+		accountID, eventType)
+	return collect(rows, err, q.scanWebhook)
+}
+
+func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
+	_, err := q.q.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		w.ID, w.AccountID, w.Name, w.URL, events(w), w.IsActive, q.box.Seal(w.Secret),
+		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("insert webhook: %w", err)
+	}
+	return nil
+}
+
+func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
+	tag, err := q.q.Exec(ctx, `UPDATE webhooks SET name = $1, url = $2, events = $3, is_active = $4,
+		secret = $5, previous_secret = $6, previous_secret_expires_at = $7, updated_at = $8
+		WHERE id = $9 AND account_id = $10 AND deleted_at IS NULL`,
+		w.Name, w.URL, events(w), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
+		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ID, w.AccountID)
+	if err != nil {
+		return fmt.Errorf("update webhook: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errs.ErrNotFound
+	}
+	if !w.IsActive {
+		// Deliveries in flight (leased) finish their attempt; their outcome holds them.
+		_, err = q.q.Exec(ctx, `UPDATE deliveries SET state = 'held', updated_at = $1
+			WHERE webhook_id = $2 AND state = 'pending' AND NOT test AND (locked_until IS NULL OR locked_until <= $1)`,
+			sqlconv.MS(w.UpdatedAt), w.ID)
+		if err != nil {
+			return fmt.Errorf("hold deliveries: %w", err)
+		}
+		return nil
+	}
+	// Held deliveries keep their due time, so they are released oldest first.
+	tag, err = q.q.Exec(ctx, `UPDATE deliveries SET state = 'pending', updated_at = $1
+		WHERE webhook_id = $2 AND state = 'held'`, sqlconv.MS(w.UpdatedAt), w.ID)
+	if err != nil {
+		return fmt.Errorf("release held deliveries: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		if _, err := q.q.Exec(ctx, notifyDue); err != nil {
+			return fmt.Errorf("release held deliveries: %w", err)
+		}
+	}
+	return nil
+}
+
+func (q *queries) WebhookDelete(ctx context.Context, p *store.WebhookDeleteParams) error {
+	accountID, id, now := p.AccountID, p.ID, p.Now
+	tag, err := q.q.Exec(ctx, `UPDATE webhooks SET deleted_at = $1, updated_at = $1
+		WHERE id = $2 AND account_id = $3 AND deleted_at IS NULL`, sqlconv.MS(now), id, accountID)
+	if err != nil {
+		return fmt.Errorf("delete webhook: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errs.ErrNotFound
+	}
+	_, err = q.q.Exec(ctx, `UPDATE deliveries SET state = 'cancelled', locked_until = NULL, updated_at = $1
+		WHERE webhook_id = $2 AND state IN ('pending', 'held')`, sqlconv.MS(now), id)
+	if err != nil {
+		return fmt.Errorf("cancel deliveries: %w", err)
+	}
+	return nil
+}
+
+// sealSecrets seals the clear secrets of every webhook, deleted ones too, locking every row.
+func (q *queries) sealSecrets(ctx context.Context) (int, error) {
+	if q.box == nil {
+		return 0, nil
+	}
+	rows, err := q.q.Query(ctx, `SELECT id, secret, previous_secret FROM webhooks ORDER BY id FOR UPDATE`)
+	type stored struct{ id, secret, prev string }
+	all, err := collect(rows, err, func(row scanner) (stored, error) {
+		var s stored
+		return s, row.Scan(&s.id, &s.secret, &s.prev)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal secrets: %w", err)
+	}
+	n := 0
+	for _, s := range all {
+		secret, prev := s.secret, s.prev
+		if !secretbox.IsSealed(secret) {
+			secret = q.box.Seal(secret)
+		}
+		if prev != "" && !secretbox.IsSealed(prev) {
+			prev = q.box.Seal(prev)
+		}
+		if secret == s.secret && prev == s.prev {
+			continue
+		}
+		if _, err := q.q.Exec(ctx, `UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3`, secret, prev, s.id); err != nil {
+			return 0, fmt.Errorf("seal secrets: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/secretbox"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlconv"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+const webhookCols = `id, account_id, name, url, events, is_active, secret, previous_secret,
+	previous_secret_expires_at, created_at, updated_at`
+
+func (q *queries) scanWebhook(row sqlconv.Scanner) (*webhook.Webhook, error) {
+	var w webhook.Webhook
+	var events, secret, prev string
+	var prevExp, created, updated int64
+	if err := row.Scan(&w.ID, &w.AccountID, &w.Name, &w.URL, &events, &w.IsActive, &secret, &prev,
+		&prevExp, &created, &updated); err != nil {
+		return nil, interpretError(err)
+	}
+	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
+		return nil, fmt.Errorf("webhook %s: events: %w", w.ID, err)
+	}
+	var err error
+	if w.Secret, err = q.box.Open(secret); err != nil {
+		return nil, err
+	}
+	if w.PreviousSecret, err = q.box.Open(prev); err != nil {
+		return nil, err
+	}
+	w.PreviousSecretExpiresAt, w.CreatedAt, w.UpdatedAt = sqlconv.FromMS(prevExp), sqlconv.FromMS(created), sqlconv.FromMS(updated)
+	return &w, nil
+}
+
+// WebhookGetForUpdate is WebhookGet: a writing transaction runs alone on SQLite's one writer, so no
+// other can change the webhook before it ends.
+func (q *queries) WebhookGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	return q.WebhookGet(ctx, accountID, id)
+}
+
+func (q *queries) WebhookCount(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := q.queryRow(ctx, `SELECT count(*) FROM webhooks WHERE account_id = ? AND deleted_at IS NULL`, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count webhooks: %w", err)
+	}
+	return n, nil
+}
+
+// WebhookCountForUpdate is WebhookCount, serialised by the single writer like WebhookGetForUpdate.
+func (q *queries) WebhookCountForUpdate(ctx context.Context, accountID string) (int, error) {
+	return q.WebhookCount(ctx, accountID)
+}
+
+func (q *queries) WebhookGet(ctx context.Context, accountID, id string) (*webhook.Webhook, error) {
+	return q.scanWebhook(q.queryRow(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, id, accountID))
+}
+
+func (q *queries) WebhookList(ctx context.Context, p *store.ListParams) ([]*webhook.Webhook, error) {
+	after, err := q.afterSeq(ctx, "webhooks", p, "")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.query(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE account_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?`,
+		p.AccountID, after, p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, q.scanWebhook)
+}
+
+func (q *queries) WebhookListSubscribed(ctx context.Context, accountID, eventType string) ([]*webhook.Webhook, error) {
+	rows, err := q.query(ctx, `SELECT `+webhookCols+` FROM webhooks
+		WHERE account_id = ? AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = ?)
+		ORDER BY seq`, accountID, eventType)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, q.scanWebhook)
+}
+
+func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
+	events, _ := json.Marshal(w.Events)
+	_, err := q.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		w.ID, w.AccountID, w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret),
+		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt))
+	return err
+}
+
+func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
+	events, _ := json.Marshal(w.Events)
+	res, err := q.exec(ctx, `UPDATE webhooks SET name = ?, url = ?, events = ?, is_active = ?,
+		secret = ?, previous_secret = ?, previous_secret_expires_at = ?, updated_at = ?
+		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`,
+		w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
+		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ID, w.AccountID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.ErrNotFound
+	}
+	if w.IsActive {
+		// Held deliveries keep their due time, so they are released oldest first.
+		_, err = q.exec(ctx, `UPDATE deliveries SET state = 'pending', updated_at = ?
+			WHERE webhook_id = ? AND state = 'held'`, sqlconv.MS(w.UpdatedAt), w.ID)
+	} else {
+		// Deliveries in flight (leased) finish their attempt; their outcome holds them.
+		_, err = q.exec(ctx, `UPDATE deliveries SET state = 'held', updated_at = ?
+			WHERE webhook_id = ? AND state = 'pending' AND test = 0 AND (locked_until IS NULL OR locked_until <= ?)`,
+			sqlconv.MS(w.UpdatedAt), w.ID, sqlconv.MS(w.UpdatedAt))
+	}
+	return err
+}
+
+func (q *queries) WebhookDelete(ctx context.Context, p *store.WebhookDeleteParams) error {
+	now, id := p.Now, p.ID
+	res, err := q.exec(ctx, `UPDATE webhooks SET deleted_at = ?, updated_at = ?
+		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`, sqlconv.MS(now), sqlconv.MS(now), id, p.AccountID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.ErrNotFound
+	}
+	// One statement per state, so each walks its partial index (deliveries_webhook_due,
+	// deliveries_webhook_held) rather than the table.
+	for _, cond := range []string{"state = 'pending' AND test = 0", "state = 'pending' AND test = 1", "state = 'held'"} {
+		if _, err := q.exec(ctx, `UPDATE deliveries SET state = 'cancelled', locked_until = NULL, updated_at = ?
+			WHERE webhook_id = ? AND `+cond, sqlconv.MS(now), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sealSecrets seals the clear secrets of every webhook, deleted ones too, with the transaction's box.
+func (q *queries) sealSecrets(ctx context.Context) (int, error) {
+	if q.box == nil {
+		return 0, nil
+	}
+	rows, err := q.query(ctx, `SELECT id, secret, previous_secret FROM webhooks`)
+	if err != nil {
+		return 0, fmt.Errorf("seal secrets: %w", err)
+	}
+	type stored struct{ id, secret, prev string }
+	all, err := collect(rows, func(row sqlconv.Scanner) (stored, error) {
+		var s stored
+		return s, row.Scan(&s.id, &s.secret, &s.prev)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal secrets: %w", err)
+	}
+	n := 0
+	for _, s := range all {
+		if secretbox.IsSealed(s.secret) && (s.prev == "" || secretbox.IsSealed(s.prev)) {
+			continue
+		}
+		secret, prev := s.secret, s.prev
+		if !secretbox.IsSealed(secret) {
+			secret = q.box.Seal(secret)
+		}
+		if prev != "" && !secretbox.IsSealed(prev) {
+			prev = q.box.Seal(prev)
+		}
+		if _, err := q.exec(ctx, `UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?`, secret, prev, s.id); err != nil {
+			return 0, fmt.Errorf("seal secrets: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
