@@ -209,7 +209,7 @@ func runDeliveriesRead(t *testing.T, open func(t *testing.T) store.Store) {
 		require.Equal(t, want, got)
 		s, err = st.WebhookStatsGet(ctx, w.ID, now.Add(-time.Hour))
 		require.NoError(t, err)
-		require.Equal(t, int64(9), s.Pending, "the recovered and the test delivery")
+		require.Equal(t, int64(8), s.Pending, "the recovered ones; the pending test delivery is its request's to send")
 		require.Equal(t, int64(32), s.Failed)
 	})
 }
