@@ -14,7 +14,7 @@ if ! pg_isready -q -h 127.0.0.1 2>/dev/null; then
 fi
 export QUIKLY_TEST_DATABASE_URL="${QUIKLY_TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/test}"
 
-# Chromium for the web UI's browser tests.
+# Chromium and npm (for axe-core) for the web UI's browser tests.
 bash .ci/install-chromium.sh
 
 go mod download
@@ -27,4 +27,4 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 echo "== end-to-end tests again on PostgreSQL"
 # (In cmd/quikly, the kill -9, SIGTERM and listen tests take testenv's database; the others repeat.)
-QUIKLY_TEST_BACKEND=postgres go test -race -count=1 -timeout 20m ./internal/e2e/ ./internal/ui/ ./cmd/quikly/
+QUIKLY_TEST_BACKEND=postgres go test -race -count=1 -timeout 20m ./internal/e2e/ ./internal/ui/... ./cmd/quikly/

@@ -208,7 +208,7 @@ func queue(ctx context.Context, st store.Store, account, hookID, eventType strin
 				}
 				ds = append(ds, &webhook.Delivery{
 					ID: randid.New("dlv_"), AccountID: account, WebhookID: hookID, EventID: e.ID, EventType: eventType,
-					Body: delivery.Body(eventType, now, hookID, data), State: webhook.DeliveryPending,
+					Body: webhook.Body(eventType, now, hookID, data), State: webhook.DeliveryPending,
 					NextAttemptAt: now, CreatedAt: now,
 				})
 			}

@@ -9,8 +9,12 @@
 //
 // Scenarios: ceiling (raw signed POSTs to the receiver, no queue: the physical limit of the run),
 // drain (a queued backlog to one webhook), e2e (concurrent API clients), paced (a steady event rate),
-// fanout (one event to many webhooks), isolation (a hanging endpoint beside a healthy one) and backlog
-// (a million pending deliveries: memory and first claim). Ratios compare rates of the same run.
+// fanout (one event to many webhooks), isolation (a hanging endpoint beside a healthy one), noisy (one
+// account's steady events beside another's hundreds of hung webhooks) and backlog (a million pending
+// deliveries: memory and first claim). Ratios compare rates of the same run.
+// soak (only with --scenario soak) creates events for --duration while killing and restarting
+// quikly, cutting its database connections, pausing webhooks, rotating secrets and breaking
+// receivers, then checks that nothing was lost (see soak.go).
 package main
 
 import (
@@ -30,12 +34,16 @@ import (
 )
 
 // scenarioNames are the scenarios in the order they run.
-var scenarioNames = []string{"ceiling", "drain", "e2e", "paced", "fanout", "isolation", "backlog"}
+var scenarioNames = []string{"ceiling", "drain", "e2e", "paced", "fanout", "isolation", "noisy", "backlog"}
+
+// soloScenarios run only when named with --scenario, never with --all: soak is minutes of injected
+// faults, not a measurement of speed.
+var soloScenarios = []string{"soak"}
 
 // cli is the command line. Size flags left at zero take the default of the mode (full or --smoke).
 type cli struct {
 	All      bool     `help:"Run every scenario."`
-	Scenario []string `name:"scenario" short:"s" placeholder:"NAME" help:"Scenario to run (repeatable): ceiling, drain, e2e, paced, fanout, isolation, backlog."`
+	Scenario []string `name:"scenario" short:"s" placeholder:"NAME" help:"Scenario to run (repeatable): ceiling, drain, e2e, paced, fanout, isolation, noisy, backlog, soak (not part of --all)."`
 	Database string   `name:"database" default:"sqlite" placeholder:"sqlite|postgres://…" help:"sqlite (a temporary file per scenario) or the URL of a PostgreSQL server (a fresh database per scenario, dropped after)."`
 	Quikly   string   `name:"quikly" type:"path" placeholder:"PATH" help:"quikly binary to measure; by default ./cmd/quikly is built into a temporary directory (without -race)."`
 	JSON     string   `name:"json" default:"bench-results/results.json" placeholder:"FILE" help:"Where to write the results as JSON."`
@@ -56,7 +64,11 @@ type cli struct {
 	IsolationBacklog  int           `name:"isolation-backlog" help:"Deliveries queued for the hanging endpoint (5000; smoke 100)."`
 	IsolationTimeout  time.Duration `name:"isolation-timeout" help:"quikly's --delivery-timeout in isolation, how long the hanging endpoint holds each request (2s; smoke 1s)."`
 	BacklogDeliveries int           `name:"backlog-deliveries" help:"Pending deliveries of backlog (1000000; smoke 2000)."`
+	NoisyWebhooks     []int         `name:"noisy-webhooks" sep:"," placeholder:"N" help:"Hung webhooks of the noisy account, one pass each (50,500; smoke 5)."`
 	BacklogSettle     time.Duration `name:"backlog-settle" help:"How long quikly runs on the backlog before its memory is read (5s; smoke 1s)."`
+	SoakDuration      time.Duration `name:"duration" help:"How long soak creates events under injected faults (10m; smoke 60s)."`
+	SoakRate          int           `name:"soak-rate" help:"Events per second that soak creates, across its accounts (20)."`
+	Seed              uint64        `name:"seed" help:"Seed of soak's chaos (0: a random one, printed; give it again to replay the same faults)."`
 }
 
 // sizes are the sizes and durations of the scenarios.
@@ -75,20 +87,27 @@ type sizes struct {
 	IsolationTimeout  time.Duration
 	BacklogDeliveries int
 	BacklogSettle     time.Duration
+	NoisyWebhooks     []int
+	NoisyBacklog      int
+	NoisyRate         int
+	NoisyDuration     time.Duration
+	SoakDuration      time.Duration
+	SoakRate          int
 }
 
 // defaultSizes are those of the issue, or tiny ones for a smoke run.
-func defaultSizes(smoke bool) sizes {
+func defaultSizes(smoke bool) (s sizes) {
+	defer noisyDefaults(&s, smoke)
 	if smoke {
 		return sizes{CeilingRequests: 1000, CeilingClients: []int{16}, DrainEvents: 200, E2EClients: 8,
 			E2EDuration: 2 * time.Second, PacedRate: 50, PacedDuration: 2 * time.Second, FanoutWebhooks: 20,
 			FanoutEvents: 3, IsolationEvents: 200, IsolationBacklog: 100, IsolationTimeout: time.Second,
-			BacklogDeliveries: 2000, BacklogSettle: time.Second}
+			BacklogDeliveries: 2000, BacklogSettle: time.Second, SoakDuration: time.Minute, SoakRate: 20}
 	}
 	return sizes{CeilingRequests: 20000, CeilingClients: []int{16, 64}, DrainEvents: 20000, E2EClients: 32,
 		E2EDuration: 30 * time.Second, PacedRate: 300, PacedDuration: 30 * time.Second, FanoutWebhooks: 1000,
 		FanoutEvents: 10, IsolationEvents: 10000, IsolationBacklog: 5000, IsolationTimeout: 2 * time.Second,
-		BacklogDeliveries: 1_000_000, BacklogSettle: 5 * time.Second}
+		BacklogDeliveries: 1_000_000, BacklogSettle: 5 * time.Second, SoakDuration: 10 * time.Minute, SoakRate: 20}
 }
 
 // options is a resolved command line.
@@ -102,15 +121,18 @@ type options struct {
 	// Serve are extra flags of quikly serve, after the benchmark's own.
 	Serve []string
 	Sizes sizes
+	// Seed is soak's chaos seed; 0 picks one.
+	Seed uint64
 }
 
 // options resolves the command line: which scenarios, and the sizes of the mode with overrides.
 func (c *cli) options() (*options, error) {
 	o := &options{Database: c.Database, Quikly: c.Quikly, JSON: c.JSON, Smoke: c.Smoke, Verbose: c.Verbose,
-		Serve: c.Serve, Sizes: defaultSizes(c.Smoke)}
+		Serve: c.Serve, Sizes: defaultSizes(c.Smoke), Seed: c.Seed}
+	every := slices.Concat(scenarioNames, soloScenarios)
 	for _, s := range c.Scenario {
-		if !slices.Contains(scenarioNames, s) {
-			return nil, fmt.Errorf("--scenario %q: choose from %s", s, strings.Join(scenarioNames, ", "))
+		if !slices.Contains(every, s) {
+			return nil, fmt.Errorf("--scenario %q: choose from %s", s, strings.Join(every, ", "))
 		}
 	}
 	switch {
@@ -122,7 +144,7 @@ func (c *cli) options() (*options, error) {
 		if slices.Contains(want, "drain") || slices.Contains(want, "e2e") {
 			want = append(want, "ceiling")
 		}
-		for _, s := range scenarioNames {
+		for _, s := range every {
 			if slices.Contains(want, s) {
 				o.Scenarios = append(o.Scenarios, s)
 			}
@@ -144,8 +166,13 @@ func (c *cli) options() (*options, error) {
 	setInt(&s.PacedDuration, c.PacedDuration)
 	setInt(&s.IsolationTimeout, c.IsolationTimeout)
 	setInt(&s.BacklogSettle, c.BacklogSettle)
+	setInt(&s.SoakDuration, c.SoakDuration)
+	setInt(&s.SoakRate, c.SoakRate)
 	if len(c.CeilingClients) > 0 {
 		s.CeilingClients = c.CeilingClients
+	}
+	if len(c.NoisyWebhooks) > 0 {
+		s.NoisyWebhooks = c.NoisyWebhooks
 	}
 	for _, n := range s.CeilingClients {
 		if n <= 0 {
@@ -154,7 +181,8 @@ func (c *cli) options() (*options, error) {
 	}
 	if s.CeilingRequests < 0 || s.DrainEvents < 0 || s.E2EClients < 0 || s.PacedRate < 0 || s.FanoutWebhooks < 0 ||
 		s.FanoutEvents < 0 || s.IsolationEvents < 0 || s.IsolationBacklog < 0 || s.BacklogDeliveries < 0 ||
-		s.E2EDuration < 0 || s.PacedDuration < 0 || s.IsolationTimeout < 0 || s.BacklogSettle < 0 {
+		s.E2EDuration < 0 || s.PacedDuration < 0 || s.IsolationTimeout < 0 || s.BacklogSettle < 0 ||
+		s.SoakDuration < 0 || s.SoakRate < 0 {
 		return nil, errors.New("sizes and durations must be positive")
 	}
 	return o, nil
@@ -242,15 +270,19 @@ func run(ctx context.Context, o *options, out, progress io.Writer) (*Report, err
 		return nil, err
 	}
 	rep := &Report{StartedAt: time.Now().UTC(), Database: b.dbs.Kind(), Smoke: o.Smoke, GoVersion: runtime.Version(),
-		OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), QuiklyArgs: b.commonArgs(), Notes: []string{
+		OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
+	// The notes are about the benchmark scenarios; soak says how it runs quikly in its own result.
+	if slices.ContainsFunc(o.Scenarios, func(s string) bool { return !slices.Contains(soloScenarios, s) }) {
+		rep.QuiklyArgs, rep.Notes = b.commonArgs(), []string{
 			"quikly serve runs with --rate-limit -1: the API's per-key rate limit (100/s by default) is out of the way, so e2e and paced measure the service rather than the limiter.",
 			"quikly serve runs with --retry-schedule 1s,5s,30s, so that a failed attempt shows up within the run as a duplicate request (reported) instead of stalling it.",
 			"Ratios compare rates measured in this run on this machine; the receiver, the load generators and quikly share its CPUs.",
 			"Latencies run from when a create request was sent (paced: when it was scheduled) to when the receiver had read the delivery.",
-		}}
+		}
+	}
 	scenarios := map[string]func(context.Context, *Result) error{
 		"ceiling": b.runCeiling, "drain": b.runDrain, "e2e": b.runE2E, "paced": b.runPaced,
-		"fanout": b.runFanout, "isolation": b.runIsolation, "backlog": b.runBacklog,
+		"fanout": b.runFanout, "isolation": b.runIsolation, "noisy": b.runNoisy, "backlog": b.runBacklog, "soak": b.runSoak,
 	}
 	for _, name := range o.Scenarios {
 		if ctx.Err() != nil {

@@ -187,7 +187,7 @@ func ceilingSubprocess(ctx context.Context, p ceilingParams) (float64, error) {
 func ceilingBody(i int) []byte {
 	data := fmt.Appendf(nil, `{"lead_session_id":%q,"channel":"api","channel_id":"c-%d","client_name":"Bench Client","brief":%q,"status":"gathering_info"}`,
 		randid.New("ls_"), i, benchBrief)
-	return delivery.Body(webhook.LeadSessionCreated, time.Now(), ceilingHookID, data)
+	return webhook.Body(webhook.LeadSessionCreated, time.Now(), ceilingHookID, data)
 }
 
 // ceilingRun sends p.N signed POSTs from p.Clients concurrent clients and returns requests per
@@ -454,11 +454,6 @@ func failuresError(failures map[string]int, ok int) error {
 // time, whatever the previous ones are doing) and measures create→receipt latency from the
 // scheduled time, so that a stall cannot hide the requests it delays.
 func (b *bench) runPaced(ctx context.Context, res *Result) (err error) {
-	rate, dur := b.sz.PacedRate, b.sz.PacedDuration
-	if rate <= 0 {
-		return errors.New("--paced-rate must be positive")
-	}
-	n := int(dur.Seconds() * float64(rate))
 	e, err := b.newEnv(ctx, "paced", pacedInFlightMax)
 	if err != nil {
 		return err
@@ -468,6 +463,30 @@ func (b *bench) runPaced(ctx context.Context, res *Result) (err error) {
 	if err != nil {
 		return err
 	}
+	latency, err := pace(ctx, res, e, e.api, hook, "", b.sz.PacedRate, b.sz.PacedDuration)
+	if latency == nil {
+		return err
+	}
+	if b.dbs.Kind() == "sqlite" {
+		res.metric("create→receipt p50", latency.P50, "ms").atMost(pacedP50Target)
+		res.metric("create→receipt p99", latency.P99, "ms").atMost(pacedP99SQLite)
+	} else {
+		res.metric("create→receipt p50", latency.P50, "ms")
+		res.metric("create→receipt p99", latency.P99, "ms").atMost(pacedP99Postgres)
+	}
+	res.metric("create→receipt max", latency.Max, "ms")
+	return err
+}
+
+// pace creates lead sessions through api at rate per second for dur, open loop, waits until hook has
+// received each one accepted, and returns the create→receipt latencies (from the scheduled time).
+// Details and the delivered and expected counts go to res, named with prefix. It returns nil
+// latencies when nothing was measured.
+func pace(ctx context.Context, res *Result, e *env, api *apiClient, hook, prefix string, rate int, dur time.Duration) (*latencies, error) {
+	if rate <= 0 {
+		return nil, errors.New("the paced rate must be positive")
+	}
+	n := int(dur.Seconds() * float64(rate))
 	type created struct {
 		id     string
 		at     time.Time // scheduled
@@ -495,7 +514,7 @@ func (b *bench) runPaced(ctx context.Context, res *Result) (err error) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			id, status, err := e.api.createLeadSession(ctx, i)
+			id, status, err := api.createLeadSession(ctx, i)
 			if err != nil {
 				mu.Lock()
 				failures[failureKey(status, err)]++
@@ -513,8 +532,8 @@ func (b *bench) runPaced(ctx context.Context, res *Result) (err error) {
 			accepted++
 		}
 	}
-	res.Expected = accepted
-	werr := e.rcv.waitFor(ctx, "paced", func() bool { return e.rcv.hook(hook).Distinct >= accepted }, stallLimit, waitLimit(accepted))
+	res.Expected += accepted
+	werr := e.rcv.waitFor(ctx, prefix+"paced", func() bool { return e.rcv.hook(hook).Distinct >= accepted }, stallLimit, waitLimit(accepted))
 	var lat, answers []time.Duration
 	for _, c := range sent {
 		if c.id == "" {
@@ -527,25 +546,19 @@ func (b *bench) runPaced(ctx context.Context, res *Result) (err error) {
 		}
 	}
 	latency := summarise(lat)
-	res.detail("scheduled", n)
-	res.detail("accepted", accepted)
-	res.detail("skipped_generator_full", skipped)
-	res.detail("create_answer", summarise(answers).jsonValue())
-	res.detail("create_to_receipt", latency.jsonValue())
-	res.metric("events/s achieved", float64(accepted)/genEnd.Sub(start).Seconds(), "/s")
-	p50 := res.metric("create→receipt p50", latency.P50, "ms")
-	p99 := res.metric("create→receipt p99", latency.P99, "ms")
-	res.metric("create→receipt max", latency.Max, "ms")
-	if b.dbs.Kind() == "sqlite" {
-		p50.atMost(pacedP50Target)
-		p99.atMost(pacedP99SQLite)
-	} else {
-		p99.atMost(pacedP99Postgres)
-	}
+	res.detail(prefix+"scheduled", n)
+	res.detail(prefix+"accepted", accepted)
+	res.detail(prefix+"skipped_generator_full", skipped)
+	res.detail(prefix+"create_answer", summarise(answers).jsonValue())
+	res.detail(prefix+"create_to_receipt", latency.jsonValue())
+	res.metric(prefix+"events/s achieved", float64(accepted)/genEnd.Sub(start).Seconds(), "/s")
 	if skipped > 0 {
 		werr = errors.Join(werr, fmt.Errorf("%d creates skipped: %d were in flight", skipped, pacedInFlightMax))
 	}
-	return errors.Join(werr, failuresError(failures, accepted))
+	if len(lat) == 0 {
+		return nil, errors.Join(werr, failuresError(failures, accepted))
+	}
+	return &latency, errors.Join(werr, failuresError(failures, accepted))
 }
 
 // sleepUntil sleeps until t or until ctx ends.

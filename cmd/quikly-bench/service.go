@@ -67,7 +67,13 @@ var servingLine = regexp.MustCompile(`msg="quikly serving".*\baddr=(127\.0\.0\.1
 // startQuikly starts `quikly serve` on a loopback port with args and waits until it listens. Its log
 // goes to echo when echo is not nil.
 func startQuikly(ctx context.Context, bin string, args []string, echo io.Writer) (*service, error) {
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	return startProcess(ctx, bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), servingLine, echo)
+}
+
+// startProcess starts quikly with argv (a command and its flags) and waits until it logs a line that
+// matches ready, whose first group is the address it listens on.
+func startProcess(ctx context.Context, bin string, argv []string, ready *regexp.Regexp, echo io.Writer) (*service, error) {
+	cmd := exec.Command(bin, argv...)
 	cmd.Stdout = io.Discard
 	// Keep QUIKLY_* settings of the caller's environment out: the benchmark's flags say everything.
 	cmd.Env = cleanEnv()
@@ -86,7 +92,7 @@ func startQuikly(ctx context.Context, bin string, args []string, echo io.Writer)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if m := servingLine.FindStringSubmatch(line); m != nil {
+			if m := ready.FindStringSubmatch(line); m != nil {
 				select {
 				case found <- m[1]:
 				default:
@@ -113,10 +119,10 @@ func startQuikly(ctx context.Context, bin string, args []string, echo io.Writer)
 		s.Ready = time.Now()
 		return s, nil
 	case <-s.done:
-		return nil, fmt.Errorf("quikly serve exited before listening (%v):\n%s", s.waitErr, s.logTail())
+		return nil, fmt.Errorf("quikly %s exited before listening (%v):\n%s", argv[0], s.waitErr, s.logTail())
 	case <-timer.C:
 		s.kill()
-		return nil, fmt.Errorf("quikly serve did not listen within %v:\n%s", startLimit, s.logTail())
+		return nil, fmt.Errorf("quikly %s did not listen within %v:\n%s", argv[0], startLimit, s.logTail())
 	case <-ctx.Done():
 		s.kill()
 		return nil, ctx.Err()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/quikly/webhooks/internal/api"
 	"github.com/quikly/webhooks/internal/app"
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/listen"
@@ -37,13 +39,15 @@ type dbFlags struct {
 
 // deliveryFlags configure delivery, for serve and worker.
 type deliveryFlags struct {
-	RetrySchedule       string        `name:"retry-schedule" env:"QUIKLY_RETRY_SCHEDULE" default:"30s,2m,15m,1h,4h" help:"Delays between attempts (Go durations, comma separated); one retry per entry."`
-	DeliveryTimeout     time.Duration `name:"delivery-timeout" env:"QUIKLY_DELIVERY_TIMEOUT" default:"10s" help:"Whole-request timeout of one attempt."`
+	RetrySchedule       string        `name:"retry-schedule" env:"QUIKLY_RETRY_SCHEDULE" default:"${retry_schedule}" help:"Delays between attempts (Go durations, comma separated); one retry per entry."`
+	DeliveryTimeout     time.Duration `name:"delivery-timeout" env:"QUIKLY_DELIVERY_TIMEOUT" default:"${delivery_timeout}" help:"Whole-request timeout of one attempt (positive)."`
 	AllowPrivateTargets bool          `name:"allow-private-targets" env:"QUIKLY_ALLOW_PRIVATE_TARGETS" help:"Allow webhooks to loopback, private and link-local addresses, and plain http (development only)."`
-	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"720h" help:"How long delivery logs are kept."`
+	LogRetention        time.Duration `name:"log-retention" env:"QUIKLY_LOG_RETENTION" default:"${log_retention}" help:"How long delivery logs are kept (positive)."`
 	DebugAddr           string        `name:"debug-addr" env:"QUIKLY_DEBUG_ADDR" help:"Serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off when empty."`
-	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"128" help:"Attempts in flight at once in this process."`
-	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"16" help:"Attempts in flight at once to one webhook in this process."`
+	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"${workers}" help:"Attempts in flight at once in this process (each a goroutine and a socket)."`
+	PerAccount          int           `name:"per-account" env:"QUIKLY_PER_ACCOUNT" default:"${per_account}" help:"Attempts in flight at once for one account in this process."`
+	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"${per_webhook}" help:"Attempts in flight at once to one webhook in this process (1 while its circuit breaker is open)."`
+	DisableAfter        time.Duration `name:"disable-after" env:"QUIKLY_DISABLE_AFTER" default:"${disable_after}" help:"Disable a webhook none of whose attempts succeeded for this long (and at least 10 failed); 0 never disables."`
 }
 
 type serveCmd struct {
@@ -51,8 +55,8 @@ type serveCmd struct {
 	deliveryFlags
 	Addr        string  `name:"addr" env:"QUIKLY_ADDR" default:":8080" help:"Address to listen on."`
 	BaseURL     string  `name:"base-url" env:"QUIKLY_BASE_URL" default:"http://localhost:8080" help:"Public base URL, used to build share links."`
-	RateLimit   float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"100" help:"API requests per second per account (bursts of twice that); 0 disables."`
-	MaxWebhooks int     `name:"max-webhooks" env:"QUIKLY_MAX_WEBHOOKS" default:"${max_webhooks}" help:"Most webhooks one account may have."`
+	RateLimit   float64 `name:"rate-limit" env:"QUIKLY_RATE_LIMIT" default:"${rate_limit}" help:"API requests per second per account (bursts of twice that); 0 disables the limit."`
+	MaxWebhooks int     `name:"max-webhooks" env:"QUIKLY_MAX_WEBHOOKS" default:"${max_webhooks}" help:"Most webhooks one account may have (at least 1)."`
 }
 
 type workerCmd struct {
@@ -99,6 +103,31 @@ type cli struct {
 	Listen  listenCmd  `cmd:"" help:"Receive webhooks locally and verify their signatures."`
 }
 
+// defaults are the flags' defaults, taken from the Go constants so that each default lives in one
+// place.
+var defaults = kong.Vars{
+	"retry_schedule":   delivery.RetryScheduleDefault,
+	"delivery_timeout": durationFlag(delivery.TimeoutDefault),
+	"log_retention":    durationFlag(delivery.LogRetentionDefault),
+	"workers":          strconv.Itoa(delivery.WorkersDefault),
+	"per_account":      strconv.Itoa(delivery.PerAccountDefault),
+	"per_webhook":      strconv.Itoa(delivery.PerWebhookDefault),
+	"disable_after":    durationFlag(delivery.DisableAfterDefault),
+	"rate_limit":       strconv.Itoa(api.RateLimitDefault),
+	"max_webhooks":     strconv.Itoa(app.MaxWebhooksDefault),
+}
+
+// durationFlag writes d as a person would type it: "720h", not time.Duration's "720h0m0s".
+func durationFlag(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
+}
+
 // env is what commands need from the outside world; tests replace it.
 type env struct {
 	ctx    context.Context
@@ -131,8 +160,7 @@ func run(args []string, e *env) error {
 	var c cli
 	parser, err := kong.New(&c, kong.Name("quikly"),
 		kong.Description("Quikly Webhooks: signed, retried, logged webhooks for Quikly."),
-		kong.UsageOnError(), kong.Exit(func(code int) { panic(exitCode(code)) }),
-		kong.Vars{"max_webhooks": strconv.Itoa(app.MaxWebhooksDefault)})
+		defaults, kong.UsageOnError(), kong.Exit(func(code int) { panic(exitCode(code)) }))
 	if err != nil {
 		return err
 	}
@@ -176,15 +204,30 @@ func (d *deliveryFlags) config(db dbFlags) (*server.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--retry-schedule: %w", err)
 	}
-	if d.DeliveryTimeout <= 0 {
-		return nil, errors.New("--delivery-timeout must be positive")
+	// Zero means "the default" in server.Config, so the flags, whose defaults are explicit, refuse
+	// it here; the config refuses negative values itself.
+	switch {
+	case d.DeliveryTimeout <= 0:
+		return nil, fmt.Errorf("--delivery-timeout must be positive, got %s", d.DeliveryTimeout)
+	case d.LogRetention <= 0:
+		return nil, fmt.Errorf("--log-retention must be positive, got %s", d.LogRetention)
+	case d.Workers < 1:
+		return nil, fmt.Errorf("--workers must be at least 1, got %d", d.Workers)
+	case d.PerWebhook < 1:
+		return nil, fmt.Errorf("--per-webhook must be at least 1, got %d", d.PerWebhook)
+	case d.PerAccount < 1:
+		return nil, fmt.Errorf("--per-account must be at least 1, got %d", d.PerAccount)
+	case d.DisableAfter < 0:
+		return nil, fmt.Errorf("--disable-after must not be negative (0 never disables), got %s", d.DisableAfter)
 	}
-	if d.LogRetention <= 0 {
-		return nil, errors.New("--log-retention must be positive")
+	disableAfter := d.DisableAfter
+	if disableAfter == 0 {
+		disableAfter = -1 // never
 	}
-	return &server.Config{DatabaseURL: db.Database, EncryptionKey: db.EncryptionKey, RetrySchedule: schedule,
+	cfg := &server.Config{DatabaseURL: db.Database, EncryptionKey: db.EncryptionKey, RetrySchedule: schedule,
 		DeliveryTimeout: d.DeliveryTimeout, AllowPrivateTargets: d.AllowPrivateTargets, LogRetention: d.LogRetention,
-		Workers: d.Workers, PerWebhook: d.PerWebhook}, nil
+		Workers: d.Workers, PerAccount: d.PerAccount, PerWebhook: d.PerWebhook, DisableAfter: disableAfter}
+	return cfg, cfg.Validate()
 }
 
 // serveDebug serves pprof on addr, when set, for profiling a running process.
@@ -206,20 +249,20 @@ func serveDebug(addr string, log *slog.Logger) error {
 }
 
 func (s *serveCmd) Run(e *env) error {
+	switch {
+	case s.RateLimit < 0 || math.IsNaN(s.RateLimit) || math.IsInf(s.RateLimit, 0):
+		return fmt.Errorf("--rate-limit must be 0 (disabled) or a positive number, got %v", s.RateLimit)
+	case s.MaxWebhooks < 1:
+		return fmt.Errorf("--max-webhooks must be at least 1, got %d", s.MaxWebhooks)
+	}
 	cfg, err := s.config(s.dbFlags)
 	if err != nil {
 		return err
 	}
+	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
+	cfg.MaxWebhooks = s.MaxWebhooks
 	if err := serveDebug(s.DebugAddr, e.log); err != nil {
 		return err
-	}
-	cfg.Addr, cfg.BaseURL, cfg.RateLimit, cfg.ApplicationName = s.Addr, s.BaseURL, s.RateLimit, "quikly-serve"
-	if s.MaxWebhooks < 1 {
-		return errors.New("--max-webhooks must be at least 1")
-	}
-	cfg.MaxWebhooks = s.MaxWebhooks
-	if s.RateLimit <= 0 {
-		cfg.RateLimit = -1 // server.Config's zero means the default
 	}
 	st, err := server.OpenStore(e.ctx, cfg)
 	if err != nil {
@@ -230,7 +273,12 @@ func (s *serveCmd) Run(e *env) error {
 		st.Close()
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
-	svc := server.New(cfg, st, e.log)
+	svc, err := server.New(cfg, st, e.log)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return err
+	}
 	e.log.Info("quikly serving", "addr", ln.Addr().String(), "database", server.RedactURL(cfg.DatabaseURL),
 		"base_url", cfg.BaseURL, "version", server.UserAgent())
 	if e.listening != nil {
@@ -260,7 +308,12 @@ func (w *workerCmd) Run(e *env) error {
 		st.Close()
 		return fmt.Errorf("listen on %s: %w", w.WorkerAddr, err)
 	}
-	svc := server.New(cfg, st, e.log)
+	svc, err := server.New(cfg, st, e.log)
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return err
+	}
 	e.log.Info("quikly worker delivering", "addr", ln.Addr().String(), "database", server.RedactURL(cfg.DatabaseURL),
 		"version", server.UserAgent())
 	if e.listening != nil {
@@ -336,7 +389,7 @@ func (l *listenCmd) Run(e *env) error {
 	if e.listening != nil {
 		e.listening(ln.Addr().String())
 	}
-	srv := &http.Server{Handler: listen.Handler(l.Secret, e.stdout, time.Now), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: listen.Handler(l.Secret, e.stdout, nil), ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-e.ctx.Done(); srv.Close() }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/api"
+	"github.com/quikly/webhooks/internal/app"
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/server"
 	"github.com/quikly/webhooks/internal/store"
@@ -107,6 +110,61 @@ func TestStartupErrorsAreClear(t *testing.T) {
 	_, stderr, code = quikly(t, nil, "worker", "--database", db)
 	require.NotEqual(t, 0, code)
 	require.Contains(t, stderr, "serve already delivers")
+}
+
+// TestNumericFlagsAreValidated: an out-of-range number is refused with a message naming the flag,
+// before anything starts (no "serving" line, no database file), instead of a panic or a service that
+// never sends.
+func TestNumericFlagsAreValidated(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "q.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--workers=-1"}, "--workers must be at least 1, got -1"},
+		{[]string{"serve", "--workers=0"}, "--workers must be at least 1, got 0"},
+		{[]string{"serve", "--per-webhook=-3"}, "--per-webhook must be at least 1, got -3"},
+		{[]string{"serve", "--rate-limit=-1"}, "--rate-limit must be 0 (disabled) or a positive number"},
+		{[]string{"serve", "--delivery-timeout=0s"}, "--delivery-timeout must be positive"},
+		{[]string{"serve", "--log-retention=-1h"}, "--log-retention must be positive"},
+		{[]string{"serve", "--retry-schedule=30s,-1m"}, "--retry-schedule"},
+		{[]string{"worker", "--database=postgres://nowhere.invalid/db", "--workers=-1"}, "--workers must be at least 1"},
+		{[]string{"serve", "--max-webhooks=0"}, "--max-webhooks must be at least 1, got 0"},
+		{[]string{"serve", "--per-account=0"}, "--per-account must be at least 1, got 0"},
+		{[]string{"serve", "--disable-after=-1h"}, "--disable-after must not be negative"},
+		{[]string{"serve", "--workers=many"}, "--workers"},
+	} {
+		args := append(tc.args, "--database=sqlite:"+path, "--addr=127.0.0.1:0")
+		if tc.args[0] == "worker" {
+			args = append(tc.args, "--worker-addr=127.0.0.1:0")
+		}
+		_, stderr, code := quikly(t, nil, args...)
+		require.NotEqual(t, 0, code, "%v", tc.args)
+		require.Contains(t, stderr, tc.want, "%v", tc.args)
+		require.NotContains(t, stderr, "serving", "%v: refused before serving", tc.args)
+		require.NotContains(t, stderr, "panic", "%v", tc.args)
+		require.NoFileExists(t, path, "%v: refused before opening the database", tc.args)
+	}
+}
+
+// TestHelpShowsTheDefaults: the flags' defaults come from the Go constants.
+func TestHelpShowsTheDefaults(t *testing.T) {
+	t.Parallel()
+	stdout, _, code := quikly(t, nil, "serve", "--help")
+	require.Equal(t, 0, code)
+	for _, want := range []string{
+		`--workers=` + strconv.Itoa(delivery.WorkersDefault),
+		`--per-webhook=` + strconv.Itoa(delivery.PerWebhookDefault),
+		`--per-account=` + strconv.Itoa(delivery.PerAccountDefault),
+		`--delivery-timeout=` + delivery.TimeoutDefault.String(),
+		`--retry-schedule="` + delivery.RetryScheduleDefault + `"`,
+		`--rate-limit=` + strconv.Itoa(api.RateLimitDefault),
+		`--max-webhooks=` + strconv.Itoa(app.MaxWebhooksDefault),
+	} {
+		require.Contains(t, stdout, want)
+	}
 }
 
 func TestAPIKeyCreatePrintsOnlyTheKey(t *testing.T) {

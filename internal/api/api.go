@@ -30,7 +30,7 @@ const Prefix = "/api/external/v1"
 // MaxBodyBytes is the largest request body accepted (SPEC §3).
 const MaxBodyBytes = 1 << 20
 
-// RateLimitDefault is the default sustained requests per second per API key.
+// RateLimitDefault is the default of --rate-limit: sustained requests per second per API key.
 const RateLimitDefault = 100
 
 // Handler serves the API. Create it with New.
@@ -47,7 +47,7 @@ type Handler struct {
 // Config configures New.
 type Config struct {
 	// RateLimit is the sustained requests per second allowed per API key, with bursts of twice that.
-	// Zero means RateLimitDefault; -1 disables the limit.
+	// Zero (or less) disables the limit, as --rate-limit=0 does.
 	RateLimit float64
 	// FailedAuth limits failed authentications per client address (SPEC §15); share one with the
 	// console's sign-in so that both doors count together. Defaults to a new authlimit.Limiter with
@@ -58,9 +58,6 @@ type Config struct {
 
 // New returns the API handler for a.
 func New(a *app.App, cfg Config) *Handler {
-	if cfg.RateLimit == 0 {
-		cfg.RateLimit = RateLimitDefault
-	}
 	h := &Handler{app: a, mux: http.NewServeMux(), log: cfg.Logger, failedAuth: cfg.FailedAuth}
 	if h.failedAuth == nil {
 		h.failedAuth = authlimit.New(authlimit.Config{})
@@ -85,6 +82,9 @@ func accountFrom(r *http.Request) *account.Account {
 // ServeHTTP authenticates first (SPEC §3: 401 before 404, 413 or 415), then rate-limits, then checks
 // that the URL is well formed (SPEC §15), then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.serveOpenAPI(w, r) { // the API's description needs no key
+		return
+	}
 	acct, err := h.authenticate(w, r)
 	if err != nil {
 		h.error(w, r, err)
@@ -163,21 +163,6 @@ func (l *limiter) allow(key string) bool {
 	return b.Allow()
 }
 
-// statusOf is the one table from error code to HTTP status.
-var statusOf = map[errs.Code]int{
-	errs.InvalidJSON:      http.StatusBadRequest,
-	errs.Invalid:          http.StatusUnprocessableEntity,
-	errs.Unauthorized:     http.StatusUnauthorized,
-	errs.NotFound:         http.StatusNotFound,
-	errs.MethodNotAllowed: http.StatusMethodNotAllowed,
-	errs.Conflict:         http.StatusConflict,
-	errs.LimitReached:     http.StatusUnprocessableEntity,
-	errs.TooLarge:         http.StatusRequestEntityTooLarge,
-	errs.UnsupportedMedia: http.StatusUnsupportedMediaType,
-	errs.RateLimited:      http.StatusTooManyRequests,
-	errs.Internal:         http.StatusInternalServerError,
-}
-
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -195,7 +180,11 @@ func (h *Handler) error(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errs.Errorf(errs.Internal, "Something went wrong on our side; try again.")
 	}
-	writeJSON(w, statusOf[e.Code], errorBody{errorDetail{e.Code, e.Message, e.Fields}})
+	if e.Code == errs.Unavailable {
+		h.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, errs.Status(e.Code), errorBody{errorDetail{e.Code, e.Message, e.Fields}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

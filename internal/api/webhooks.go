@@ -5,33 +5,38 @@ import (
 	"time"
 
 	"github.com/quikly/webhooks/internal/app"
-	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
 // webhookJSON is the webhook object of SPEC §4; Secret appears only on create and regenerate.
 type webhookJSON struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	URL       string   `json:"url"`
-	Events    []string `json:"events"`
-	IsActive  bool     `json:"is_active"`
-	CreatedAt string   `json:"created_at"`
-	UpdatedAt string   `json:"updated_at"`
-	Secret    string   `json:"secret,omitempty"`
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	URL      string   `json:"url"`
+	Events   []string `json:"events"`
+	IsActive bool     `json:"is_active"`
+	// DisabledReason is "failing" once the service disabled the webhook (SPEC §11), null otherwise.
+	DisabledReason *string `json:"disabled_reason"`
+	DisabledAt     *string `json:"disabled_at"`
+	CreatedAt      string  `json:"created_at"`
+	UpdatedAt      string  `json:"updated_at"`
+	Secret         string  `json:"secret,omitempty"`
 }
 
 func toWebhookJSON(w *webhook.Webhook, withSecret bool) webhookJSON {
 	j := webhookJSON{ID: w.ID, Name: w.Name, URL: w.URL, Events: w.Events, IsActive: w.IsActive,
-		CreatedAt: formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt)}
+		DisabledAt: timeOrNil(w.DisabledAt), CreatedAt: formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt)}
+	if w.DisabledReason != "" {
+		j.DisabledReason = &w.DisabledReason
+	}
 	if withSecret {
 		j.Secret = w.Secret
 	}
 	return j
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(delivery.TimeFormat) }
+func formatTime(t time.Time) string { return t.UTC().Format(webhook.TimeFormat) }
 
 func timeOrNil(t time.Time) *string {
 	if t.IsZero() {

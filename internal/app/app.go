@@ -7,10 +7,10 @@ import (
 	"context"
 	"encoding/base64"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/quikly/webhooks/internal/account"
+	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/randid"
@@ -20,30 +20,22 @@ import (
 // App is the set of use cases over one store. Safe for concurrent use.
 type App struct {
 	Store store.Store
-	// Sender sends test events synchronously.
-	Sender *delivery.Sender
-	// Metrics counts test attempts alongside the dispatcher's; nil counts nothing.
-	Metrics *delivery.Metrics
+	// Tester sends test events synchronously (TestWebhook).
+	Tester *delivery.Tester
 	// BaseURL builds share links, e.g. "http://localhost:8080".
 	BaseURL string
 	// AllowPrivateTargets accepts http:// URLs and private addresses (development and tests).
 	AllowPrivateTargets bool
-	// LeaseDuration is how long a synchronous test attempt keeps its delivery from the dispatcher.
-	LeaseDuration time.Duration
 	// Notify, when set, is called after a transaction that published deliveries commits, to wake
 	// the dispatcher.
 	Notify func()
+	// Clock is the time of every change; nil means the real clock.
+	Clock clock.Clock
 	// LogRetention is how long logs and events are kept (recover cannot reach further back); zero
 	// means delivery.LogRetentionDefault.
 	LogRetention time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 	// MaxWebhooks caps the webhooks of one account. Defaults to MaxWebhooksDefault; -1 means no cap.
 	MaxWebhooks int
-
-	// beforeCommitHook is the test hook of SetBeforeCommitHook; atomic because tests set it while
-	// requests run.
-	beforeCommitHook atomic.Pointer[func(ctx context.Context, eventType string) error]
 }
 
 func (a *App) notify() {
@@ -52,11 +44,9 @@ func (a *App) notify() {
 	}
 }
 
-func (a *App) now() time.Time {
-	if a.Now != nil {
-		return a.Now().UTC()
-	}
-	return time.Now().UTC()
+// Now returns the time of a.Clock, in UTC.
+func (a *App) Now() time.Time {
+	return clock.Now(a.Clock).UTC()
 }
 
 // Page is one page of a list, newest first, and the cursor of the next page ("" when last).
@@ -140,12 +130,12 @@ func (a *App) CreateAPIKey(ctx context.Context, accountName string) (string, err
 	}
 	key, hash := account.NewAPIKey()
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
-		acct, err := tx.AccountGetOrCreate(ctx, accountName, a.now())
+		acct, err := tx.AccountGetOrCreate(ctx, accountName, a.Now())
 		if err != nil {
 			return err
 		}
 		return tx.APIKeyInsert(ctx, &store.APIKeyInsertParams{ID: randid.New("key_"), AccountID: acct.ID,
-			Hash: hash, CreatedAt: a.now()})
+			Hash: hash, CreatedAt: a.Now()})
 	})
 	if err != nil {
 		return "", err
@@ -177,7 +167,7 @@ func (a *App) authenticateKey(ctx context.Context, key string) (*store.APIKey, e
 	if err != nil {
 		return nil, err
 	}
-	if now := a.now(); now.Sub(k.LastUsedAt) >= apiKeyTouchEvery {
+	if now := a.Now(); now.Sub(k.LastUsedAt) >= apiKeyTouchEvery {
 		// Best effort: a failed note of use must not fail the request it authenticates.
 		_ = a.Store.Tx(ctx, func(tx store.Tx) error { return tx.APIKeyTouch(ctx, k.ID, now) })
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -107,9 +108,9 @@ type RecoverInput struct {
 
 // recoverParams validates in for the webhook's recover.
 func (a *App) recoverParams(accountID, webhookID string, in RecoverInput) (*store.DeliveryRecoverParams, error) {
-	now := a.now()
+	now := a.Now()
 	f := errs.Fields{}
-	retention := cmpOr(a.LogRetention, delivery.LogRetentionDefault)
+	retention := cmp.Or(a.LogRetention, delivery.LogRetentionDefault)
 	switch {
 	case in.Since.IsZero():
 		f.Add("since", "is required")
@@ -139,11 +140,8 @@ func (a *App) CountRecoverable(ctx context.Context, accountID, webhookID string,
 	return a.Store.DeliveryCountRecoverable(ctx, p)
 }
 
-// RecoverBatch is how many deliveries one transaction of a recover moves. Each batch is one
-// set-based statement and commits on its own, so a recover of 100,000 never holds SQLite's one writer
-// (and the dispatcher's outcomes behind it) for the whole set. A recover cut short leaves the rest
-// failed; running it again recovers them.
-const RecoverBatch = 5000
+// RecoverBatch is how many deliveries one transaction of a recover moves (store.DeliveryRecoverBatch).
+const RecoverBatch = store.DeliveryRecoverBatch
 
 // RecoverDeliveries makes every failed delivery of the webhook whose event happened in the range
 // pending again, due now with a fresh schedule (held while the webhook is paused), and returns how
@@ -186,7 +184,7 @@ func (a *App) WebhookStats(ctx context.Context, accountID, webhookID string) (*s
 	if _, err := a.GetWebhook(ctx, accountID, webhookID); err != nil {
 		return nil, err
 	}
-	return a.Store.WebhookStatsGet(ctx, webhookID, a.now().Add(-StatsWindow))
+	return a.Store.WebhookStatsGet(ctx, webhookID, a.Now().Add(-StatsWindow))
 }
 
 // EventFilter narrows an account's events.
@@ -238,12 +236,4 @@ func (a *App) GetEvent(ctx context.Context, accountID, id string) (*EventDetail,
 		ds = []*webhook.Delivery{}
 	}
 	return &EventDetail{Event: e, Deliveries: ds}, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

@@ -16,41 +16,19 @@ import (
 // deliveries) commit together or not at all, and the event's data is rendered from the very object
 // that was written, so it always matches the stored row.
 
-// SetBeforeCommitHook makes every proposal and lead session transaction of a that publishes an event
-// call fn after the domain write and the publish, just before the commit; an error from fn fails the
-// use case and rolls the whole transaction back. It returns a function that removes the hook.
-//
-// Test-only: end-to-end tests simulate a failure at the last moment of a transaction (after the row
-// and the event were written) and check that neither survives.
-func SetBeforeCommitHook(a *App, fn func(ctx context.Context, eventType string) error) (remove func()) {
-	a.beforeCommitHook.Store(&fn)
-	return func() { a.beforeCommitHook.Store(nil) }
-}
-
-// beforeCommit runs the test hook of a, if any.
-func (a *App) beforeCommit(ctx context.Context, eventType string) error {
-	if fn := a.beforeCommitHook.Load(); fn != nil {
-		return (*fn)(ctx, eventType)
-	}
-	return nil
-}
-
-// publish writes the event of eventType with data in tx and runs the before-commit hook. It reports
-// whether any delivery was queued, so the caller knows to wake the dispatcher after the commit.
+// publish writes the event of eventType with data in tx. It reports whether any delivery was queued,
+// so the caller knows to wake the dispatcher after the commit.
 func (a *App) publish(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time) (bool, error) {
 	_, ds, err := delivery.Publish(ctx, tx, accountID, eventType, data, now)
 	if err != nil {
 		return false, err
 	}
-	if err := a.beforeCommit(ctx, eventType); err != nil {
-		return false, err
-	}
 	return len(ds) > 0, nil
 }
 
-// stamp returns the time of a change: a.now() cut to the milliseconds the store keeps, so the object
+// stamp returns the time of a change: a.Now() cut to the milliseconds the store keeps, so the object
 // a use case returns is the object a later read returns.
-func (a *App) stamp() time.Time { return a.now().Truncate(time.Millisecond) }
+func (a *App) stamp() time.Time { return a.Now().Truncate(time.Millisecond) }
 
 // CreateProposal creates a draft proposal of the account and fires proposal.created. Invalid input
 // is errs.Invalid naming every bad field, and stores nothing.

@@ -56,7 +56,7 @@ func (a *App) SignIn(ctx context.Context, apiKey string) (*Session, error) {
 		return nil, err
 	}
 	acct := &account.Account{ID: key.AccountID, Name: key.AccountName}
-	now := a.now()
+	now := a.Now()
 	s := &Session{ID: randid.Base62(sessionIDLen), Account: acct, CSRFToken: randid.Base62(sessionIDLen),
 		ExpiresAt: now.Add(SessionLifetime)}
 	err = a.Store.Tx(ctx, func(tx store.Tx) error {
@@ -88,7 +88,7 @@ func (a *App) SessionAccount(ctx context.Context, sessionID string) (*Session, e
 	if err != nil {
 		return nil, err
 	}
-	if !a.now().Before(s.ExpiresAt) {
+	if !a.Now().Before(s.ExpiresAt) {
 		return nil, unauthorized
 	}
 	return &Session{ID: sessionID, Account: &account.Account{ID: s.AccountID, Name: s.AccountName},

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
@@ -40,7 +41,7 @@ func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
 		w.Events = webhook.NormalizeEvents(f, *in.Events)
 	}
 	if in.IsActive != nil {
-		w.IsActive = *in.IsActive
+		w.SetActive(*in.IsActive)
 	}
 	return f.Err()
 }
@@ -57,7 +58,7 @@ func (a *App) CreateWebhook(ctx context.Context, accountID string, in WebhookInp
 	if in.Events == nil {
 		f.Add("events", "is required")
 	}
-	now := a.now()
+	now := a.Now()
 	w := &webhook.Webhook{ID: randid.New("wh_"), AccountID: accountID, IsActive: true,
 		Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}
 	if err := a.validate(in, w); err != nil {
@@ -121,7 +122,7 @@ func (a *App) UpdateWebhook(ctx context.Context, accountID, id string, in Webhoo
 		if err := a.validate(in, w); err != nil {
 			return err
 		}
-		w.UpdatedAt = a.now()
+		w.UpdatedAt = a.Now()
 		return tx.WebhookUpdate(ctx, w)
 	})
 	if err != nil {
@@ -137,7 +138,7 @@ func (a *App) DeleteWebhook(ctx context.Context, accountID, id string) error {
 		return errs.ErrNotFound
 	}
 	return a.Store.Tx(ctx, func(tx store.Tx) error {
-		return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: accountID, ID: id, Now: a.now()})
+		return tx.WebhookDelete(ctx, &store.WebhookDeleteParams{AccountID: accountID, ID: id, Now: a.Now()})
 	})
 }
 
@@ -153,7 +154,7 @@ func (a *App) RegenerateSecret(ctx context.Context, accountID, id string) (*webh
 		if w, err = tx.WebhookGetForUpdate(ctx, accountID, id); err != nil {
 			return err
 		}
-		now := a.now()
+		now := a.Now()
 		w.PreviousSecret, w.PreviousSecretExpiresAt = w.Secret, now.Add(webhook.SecretOverlap)
 		w.Secret, w.UpdatedAt = webhook.NewSecret(), now
 		return tx.WebhookUpdate(ctx, w)
@@ -170,35 +171,8 @@ func (a *App) TestWebhook(ctx context.Context, accountID, id string) (*webhook.A
 	if !idsValid(id) {
 		return nil, errs.ErrNotFound
 	}
-	now := a.now()
-	lease := now.Add(a.LeaseDuration)
-	var c *store.ClaimedDelivery
-	err := a.Store.Tx(ctx, func(tx store.Tx) error {
-		w, err := tx.WebhookGet(ctx, accountID, id)
-		if err != nil {
-			return err
-		}
-		_, d, err := delivery.PublishTest(ctx, tx, w, proposal.SampleProposalData(a.BaseURL, now), now, lease)
-		if err != nil {
-			return err
-		}
-		c = delivery.Claimed(w, d, now, lease)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	res := a.Sender.Send(ctx, delivery.RequestFor(c))
-	out := delivery.Outcome(c, res, delivery.RetryPolicy{}, a.now())
-	a.Metrics.Observe(out, res.Duration)
-	// The attempt happened: record it even if the caller has gone away meanwhile.
-	done := context.WithoutCancel(ctx)
-	if err := a.Store.Tx(done, func(tx store.Tx) error {
-		return tx.DeliveryComplete(done, []*store.DeliveryOutcome{out})
-	}); err != nil {
-		return nil, err
-	}
-	return a.Store.AttemptGet(ctx, &store.AttemptGetParams{AccountID: accountID, WebhookID: id, ID: out.Attempt.ID})
+	return a.Tester.Send(ctx, &delivery.TestSendParams{AccountID: accountID, WebhookID: id,
+		Data: func(now time.Time) any { return proposal.SampleProposalData(a.BaseURL, now) }})
 }
 
 // LogFilter narrows a webhook's logs.
@@ -262,9 +236,9 @@ func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryI
 	if !webhook.ValidID("wh_", webhookID) || !webhook.ValidID("dlv_", deliveryID) {
 		return nil, errs.ErrNotFound
 	}
-	now := a.now()
+	now := a.Now()
 	var d *webhook.Delivery
-	var test *store.ClaimedDelivery
+	var test *delivery.TestAttemptParams
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		w, err := tx.WebhookGet(ctx, accountID, webhookID)
 		if err != nil {
@@ -289,7 +263,7 @@ func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryI
 		p := &store.DeliveryRetryParams{AccountID: accountID, ID: deliveryID, Now: now,
 			FreshSchedule: d.State != webhook.DeliveryPending}
 		if d.Test {
-			p.LeaseUntil = now.Add(a.LeaseDuration)
+			p.LeaseUntil = a.Tester.LeaseUntil(now)
 		}
 		ok, err := tx.DeliveryRetry(ctx, p)
 		if err != nil {
@@ -302,7 +276,7 @@ func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryI
 			return err
 		}
 		if d.Test {
-			test = delivery.Claimed(w, d, now, p.LeaseUntil)
+			test = &delivery.TestAttemptParams{Webhook: w, Delivery: d, Now: now, LeaseUntil: p.LeaseUntil}
 		}
 		return nil
 	})
@@ -313,23 +287,10 @@ func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryI
 		a.notify()
 		return d, nil
 	}
-	if err := a.sendTest(ctx, test); err != nil {
+	if _, err := a.Tester.Attempt(ctx, test); err != nil {
 		return nil, err
 	}
 	return a.Store.DeliveryGet(ctx, accountID, deliveryID)
-}
-
-// sendTest attempts a test delivery leased to this process, once, and logs the attempt; a failure
-// is final, as tests are never retried.
-func (a *App) sendTest(ctx context.Context, c *store.ClaimedDelivery) error {
-	res := a.Sender.Send(ctx, delivery.RequestFor(c))
-	out := delivery.Outcome(c, res, delivery.RetryPolicy{}, a.now())
-	a.Metrics.Observe(out, res.Duration)
-	// The attempt happened: record it even if the caller has gone away meanwhile.
-	done := context.WithoutCancel(ctx)
-	return a.Store.Tx(done, func(tx store.Tx) error {
-		return tx.DeliveryComplete(done, []*store.DeliveryOutcome{out})
-	})
 }
 
 // idsValid reports whether webhookID (and attemptID, when given) have the shape of ids of their

@@ -1,83 +1,205 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/testsignal"
+	"github.com/quikly/webhooks/internal/webhook"
 )
 
 // Dispatcher defaults.
 const (
-	// WorkersDefault is 8 × PerWebhookDefault: a hung webhook holds an eighth of the pool, and the
-	// claims that refill a healthy webhook beside it stay large. In alternating runs, the healthy
-	// webhook's rate beside a hung one was 0.83–0.97 of its rate alone with 64 workers and 0.96–1.02
-	// with 128 (BENCHMARKS.md).
-	WorkersDefault      = 128
-	PerWebhookDefault   = 16
-	BatchSizeDefault    = 128
+	// WorkersDefault bounds the attempts in flight in one process. An attempt is a goroutine and a
+	// socket, not a thread: one waiting on a hung endpoint costs about 30 KiB (two goroutines of
+	// net/http, ours, and the connection's buffers), so 4096 of them stay near 128 MiB and well
+	// within the file descriptors a process gets.
+	WorkersDefault = 4096
+	// PerAccountDefault bounds one account's attempts in flight in one process, so that however many
+	// of its endpoints hang, the other accounts keep the rest. It is above 50 × PerWebhookDefault, so
+	// an account's healthy webhook is not kept waiting by fifty hung siblings either.
+	PerAccountDefault = 1024
+	// PerWebhookDefault bounds one webhook's attempts in flight in one process (1 while its circuit
+	// breaker is open, across every process).
+	PerWebhookDefault = 16
+	// BatchSizeDefault caps how many deliveries one claim takes.
+	BatchSizeDefault = 256
+	// PollIntervalDefault is how often an idle dispatcher looks for due deliveries unwoken.
 	PollIntervalDefault = 500 * time.Millisecond
+	// dueWebhooksMax bounds how many webhooks with pending deliveries one claim looks at.
+	dueWebhooksMax = 10000
+	// StoreTimeoutDefault bounds one claim, one outcome write or one maintenance batch, so that a stalled
+	// database connection cannot hold a worker, or Stop, for longer.
+	StoreTimeoutDefault = 10 * time.Second
 	// LeaseMargin is added to the delivery timeout to make a lease: a crashed process's attempts
 	// are taken up again within the timeout plus this (SPEC §5 allows 30 s).
 	LeaseMargin = 15 * time.Second
 )
 
-// Dispatcher claims due deliveries in batches, sends them with a bounded pool and writes outcomes
-// back in batches. Each webhook has at most PerWebhook attempts in flight in this process, so one
-// slow endpoint never takes the pool from the others. Start it once; Stop ends it.
-type Dispatcher struct {
-	Store   store.Store
-	Sender  *Sender
-	Policy  RetryPolicy
-	Metrics *Metrics // nil counts nothing
-	Logger  *slog.Logger
-	// Workers is how many attempts run at once. Defaults to WorkersDefault.
+// Outcome writes are retried through a short database outage, with a backoff that doubles from
+// outcomeBackoffMin to outcomeBackoffMax, outcomeWriteTries times in all (about 30 s of backoff).
+const (
+	outcomeWriteTries = 10
+	outcomeBackoffMin = 100 * time.Millisecond
+	outcomeBackoffMax = 5 * time.Second
+)
+
+// DispatcherConfig configures a Dispatcher. Its zero numeric fields take their defaults; Store and
+// Sender are required.
+type DispatcherConfig struct {
+	// Store holds the queue.
+	Store store.Store
+	// Sender makes the attempts; its timeout also sizes the leases.
+	Sender *Sender
+	// Policy is the retry schedule. The zero value never retries.
+	Policy RetryPolicy
+	// Metrics counts attempts; nil counts nothing.
+	Metrics *Metrics
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Clock is the time of claims, leases and outcomes; nil means the real clock.
+	Clock clock.Clock
+	// Workers bounds the attempts in flight at once. Defaults to WorkersDefault; must be at least 1.
 	Workers int
-	// PerWebhook caps one webhook's attempts in flight. Defaults to PerWebhookDefault.
+	// PerAccount bounds one account's attempts in flight. Defaults to PerAccountDefault; must be at
+	// least 1; never more than half of Workers (when Workers > 1), so that one account never holds
+	// every slot.
+	PerAccount int
+	// PerWebhook bounds one webhook's attempts in flight. Defaults to PerWebhookDefault; must be at
+	// least 1.
 	PerWebhook int
-	// BatchSize caps one claim. Defaults to BatchSizeDefault.
+	// BatchSize caps one claim. Defaults to BatchSizeDefault; must be at least 1.
 	BatchSize int
 	// PollInterval is how often an idle dispatcher looks for due deliveries when nobody wakes it.
 	// Defaults to PollIntervalDefault.
 	PollInterval time.Duration
-	// Timeout is the delivery timeout the leases are made from. Defaults to 10 s.
-	Timeout time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// StoreTimeout bounds each claim and outcome write. Defaults to StoreTimeoutDefault.
+	StoreTimeout time.Duration
+}
+
+// WithDefaults returns a copy of c with every zero field that has a default set to it.
+func (c *DispatcherConfig) WithDefaults() *DispatcherConfig {
+	out := *c
+	out.Logger = cmp.Or(c.Logger, slog.Default())
+	out.Workers = cmp.Or(c.Workers, WorkersDefault)
+	out.PerAccount = cmp.Or(c.PerAccount, PerAccountDefault)
+	if out.Workers > 1 && out.PerAccount > 0 {
+		out.PerAccount = min(out.PerAccount, out.Workers/2)
+	}
+	out.PerWebhook = cmp.Or(c.PerWebhook, PerWebhookDefault)
+	out.BatchSize = cmp.Or(c.BatchSize, BatchSizeDefault)
+	out.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
+	out.StoreTimeout = cmp.Or(c.StoreTimeout, StoreTimeoutDefault)
+	return &out
+}
+
+func (c *DispatcherConfig) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("dispatcher: Store is required")
+	case c.Sender == nil:
+		return errors.New("dispatcher: Sender is required")
+	case c.Workers < 1:
+		return fmt.Errorf("dispatcher: Workers must be at least 1, got %d", c.Workers)
+	case c.PerAccount < 1:
+		return fmt.Errorf("dispatcher: PerAccount must be at least 1, got %d", c.PerAccount)
+	case c.PerWebhook < 1:
+		return fmt.Errorf("dispatcher: PerWebhook must be at least 1, got %d", c.PerWebhook)
+	case c.BatchSize < 1:
+		return fmt.Errorf("dispatcher: BatchSize must be at least 1, got %d", c.BatchSize)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("dispatcher: PollInterval must be positive, got %s", c.PollInterval)
+	case c.StoreTimeout <= 0:
+		return fmt.Errorf("dispatcher: StoreTimeout must be positive, got %s", c.StoreTimeout)
+	}
+	return nil
+}
+
+// Dispatcher claims due deliveries, sends each in a goroutine of its own and writes outcomes back in
+// batches. Claims share the free slots fairly (fairShare): round-robin across accounts, then across
+// each account's webhooks, within the caps of each. So one account's dead endpoints never stall
+// another's deliveries, and within an account a healthy webhook is not kept waiting by its failing
+// siblings. Create it with NewDispatcher, Start it once, and Stop it. Notify is safe for concurrent
+// use.
+type Dispatcher struct {
+	cfg     *DispatcherConfig
+	timeout time.Duration // the sender's, which leases are made from
+	log     *slog.Logger
 
 	wake     chan struct{}
-	work     chan *store.ClaimedDelivery
 	outcomes chan finished
 
 	mu       sync.Mutex
-	inflight int
-	perHook  map[string]int // attempts in flight, by webhook
-	// queued holds claimed deliveries of webhooks at their cap, by webhook. They take no worker: a
-	// hung webhook holds PerWebhook workers and nothing more.
-	queued map[string][]*store.ClaimedDelivery
+	inflight *inflightCounts
+	// served orders accounts and webhooks by when they last got a slot: the value of tick then.
+	served map[string]uint64
+	tick   uint64
 
+	startOnce sync.Once
+	stopOnce  sync.Once
+	started   bool
+	// stopClaiming ends the claim loop; stopWork ends what Stop no longer waits for (outcome-write
+	// retries past StoreTimeout).
 	stopClaiming context.CancelFunc
+	stopWork     context.CancelFunc
+	workCtx      context.Context
 	claimerDone  chan struct{}
-	workersDone  sync.WaitGroup
+	attempts     sync.WaitGroup
 	writerDone   chan struct{}
+
+	testSignals dispatcherTestSignals
 }
 
-// outcomeWriteTries bounds the retries of one outcome batch (about 30 s of backoff).
-const outcomeWriteTries = 10
+// dispatcherTestSignals tell a test what the dispatcher did. Disabled outside tests.
+type dispatcherTestSignals struct {
+	Claimed            testsignal.Signal[[]*store.ClaimedDelivery] // after each claim that got deliveries
+	ClaimFailed        testsignal.Signal[error]                    // after each failed claim
+	OutcomesWritten    testsignal.Signal[[]*store.DeliveryOutcome] // after each outcome batch committed
+	OutcomeWriteFailed testsignal.Signal[error]                    // after each failed outcome write
+}
+
+func (ts *dispatcherTestSignals) Init() {
+	ts.Claimed.Init()
+	ts.ClaimFailed.Init()
+	ts.OutcomesWritten.Init()
+	ts.OutcomeWriteFailed.Init()
+}
+
+// servedMax bounds the served map: past it, it starts afresh (every webhook then counts as served
+// long ago, which only reorders one round).
+const servedMax = 1 << 16
 
 type finished struct {
 	outcome  *store.DeliveryOutcome
 	duration time.Duration
 }
 
-func (d *Dispatcher) now() time.Time {
-	if d.Now != nil {
-		return d.Now()
+// NewDispatcher returns a dispatcher configured by cfg, or an error saying which setting is invalid.
+func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
+	c := cfg.WithDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
-	return time.Now()
+	return &Dispatcher{
+		cfg:      c,
+		timeout:  c.Sender.Timeout(),
+		log:      c.Logger,
+		wake:     make(chan struct{}, 1),
+		outcomes: make(chan finished, c.BatchSize),
+		inflight: newInflightCounts(),
+		served:   map[string]uint64{},
+	}, nil
 }
+
+func (d *Dispatcher) now() time.Time { return clock.Now(d.cfg.Clock) }
 
 // Notify wakes the dispatcher to look for due deliveries now (after a publish commits). It never
 // blocks.
@@ -88,63 +210,49 @@ func (d *Dispatcher) Notify() {
 	}
 }
 
-// Start begins claiming and sending until Stop.
-func (d *Dispatcher) Start() {
-	d.Workers = cmpOr(d.Workers, WorkersDefault)
-	d.PerWebhook = cmpOr(d.PerWebhook, PerWebhookDefault)
-	d.BatchSize = cmpOr(d.BatchSize, BatchSizeDefault)
-	d.PollInterval = cmpOr(d.PollInterval, PollIntervalDefault)
-	d.Timeout = cmpOr(d.Timeout, TimeoutDefault)
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	d.wake = make(chan struct{}, 1)
-	d.work = make(chan *store.ClaimedDelivery, d.Workers)
-	d.outcomes = make(chan finished, d.Workers)
-	d.perHook = map[string]int{}
-	d.queued = map[string][]*store.ClaimedDelivery{}
-	d.claimerDone = make(chan struct{})
-	d.writerDone = make(chan struct{})
-
-	ctx, cancel := context.WithCancel(context.Background())
-	d.stopClaiming = cancel
-	for range d.Workers {
-		d.workersDone.Add(1)
-		go d.sendLoop()
-	}
-	go d.writeLoop()
-	go d.claimLoop(ctx)
+// Start begins claiming and sending until Stop, or until ctx ends, which stops claiming too (Stop
+// must still be called to wait for the attempts in flight). Attempts and outcome writes do not end
+// with ctx: an attempt that was sent has its outcome written. Start fails if called twice.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	err := errors.New("dispatcher: already started")
+	d.startOnce.Do(func() {
+		err = nil
+		claimCtx, stopClaiming := context.WithCancel(ctx)
+		d.workCtx, d.stopWork = context.WithCancel(context.WithoutCancel(ctx))
+		d.stopClaiming = stopClaiming
+		d.claimerDone = make(chan struct{})
+		d.writerDone = make(chan struct{})
+		d.started = true
+		go d.writeLoop()
+		go d.claimLoop(claimCtx)
+	})
+	return err
 }
 
 // Stop stops claiming, lets the attempts in flight finish (each within the delivery timeout), writes
-// their outcomes and returns. Deliveries it did not finish stay leased and are taken up again when
-// their lease expires.
+// their outcomes and returns. Writing the last outcomes gets StoreTimeout after the last attempt ends;
+// outcomes it cannot write by then are re-delivered once their leases expire. Stop before Start, and
+// a second Stop, do nothing.
 func (d *Dispatcher) Stop() {
-	d.stopClaiming()
-	<-d.claimerDone
-	// Give queued deliveries back so another process takes them now, not when their leases end.
-	d.mu.Lock()
-	var queued []*store.ClaimedDelivery
-	for id, q := range d.queued {
-		queued = append(queued, q...)
-		delete(d.queued, id)
+	d.startOnce.Do(func() {}) // a Start after Stop does nothing
+	if !d.started {
+		return
 	}
-	d.mu.Unlock()
-	if len(queued) > 0 {
-		d.release(queued, d.now())
-	}
-	close(d.work)
-	d.workersDone.Wait()
-	close(d.outcomes)
-	<-d.writerDone
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
+	d.stopOnce.Do(func() {
+		d.stopClaiming()
+		<-d.claimerDone
+		d.attempts.Wait()
+		close(d.outcomes)
+		grace := time.NewTimer(d.cfg.StoreTimeout)
+		defer grace.Stop()
+		select {
+		case <-d.writerDone:
+		case <-grace.C:
+			d.stopWork() // cut the outcome write's retries short
+			<-d.writerDone
+		}
+		d.stopWork()
+	})
 }
 
 func (d *Dispatcher) claimLoop(ctx context.Context) {
@@ -152,15 +260,16 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var due <-chan struct{} // nil (never ready) unless the store wakes us across processes
-	if w, ok := d.Store.(store.Waker); ok {
+	if w, ok := d.cfg.Store.(store.Waker); ok {
 		due = w.DeliveriesDue()
 	}
+	var outage outage
 	for {
-		full := d.claimOnce(ctx)
+		full := d.claimOnce(ctx, &outage)
 		if full {
 			continue // more may be due right away
 		}
-		timer.Reset(d.PollInterval)
+		timer.Reset(d.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			return
@@ -171,109 +280,106 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	}
 }
 
-// claimOnce claims as many due deliveries as there are free workers and reports whether it got all
-// it asked for (so more may be waiting).
-func (d *Dispatcher) claimOnce(ctx context.Context) bool {
-	d.mu.Lock()
-	free := d.Workers - d.inflight
-	var exclude []string
-	for id, n := range d.perHook {
-		if n >= d.PerWebhook {
-			exclude = append(exclude, id)
-		}
+// outage tracks a run of failed claims, so that a database outage is logged once when it starts and
+// once when it ends, not at every poll.
+type outage struct {
+	since    time.Time // zero when claims succeed
+	failures int
+}
+
+func (o *outage) fail(log *slog.Logger, err error, now time.Time) {
+	if o.since.IsZero() {
+		o.since = now
+		log.Error("claim deliveries failed; retrying quietly until the database answers", "err", err)
 	}
+	o.failures++
+}
+
+func (o *outage) recover(log *slog.Logger, now time.Time) {
+	if o.since.IsZero() {
+		return
+	}
+	log.Info("claim deliveries recovered", "outage", now.Sub(o.since).Round(time.Millisecond), "failed_claims", o.failures)
+	*o = outage{}
+}
+
+// claimOnce shares the free slots between the webhooks with due deliveries, claims them and starts
+// their attempts. It reports whether some webhook got all it was allotted (so more may be waiting).
+func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) bool {
+	d.mu.Lock()
+	free := min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize)
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
 		return false
 	}
-	limit := min(free, d.BatchSize)
 	now := d.now()
 	var claimed []*store.ClaimedDelivery
-	err := d.Store.Tx(ctx, func(tx store.Tx) error {
-		var err error
-		claimed, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{
-			Now: now, LeaseUntil: now.Add(d.Timeout + LeaseMargin), Limit: limit, ExcludeWebhooks: exclude})
+	var allotted map[string]int
+	tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+	err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error {
+		claimed, allotted = nil, nil
+		due, err := tx.DeliveryDueWebhooks(tctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		d.mu.Lock()
+		allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.served)
+		d.mu.Unlock()
+		if len(allotments) == 0 {
+			return nil
+		}
+		allotted = make(map[string]int, len(allotments))
+		for _, a := range allotments {
+			allotted[a.WebhookID] = a.Limit
+		}
+		claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
+			Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments})
 		return err
 	})
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
-			d.Logger.Error("claim deliveries", "err", err)
+			o.fail(d.log, err, d.now())
+			d.testSignals.ClaimFailed.Signal(err)
 		}
 		return false
 	}
+	o.recover(d.log, d.now())
+	got := map[string]int{}
 	d.mu.Lock()
+	if len(d.served) > servedMax {
+		clear(d.served)
+	}
 	for _, c := range claimed {
-		if d.perHook[c.WebhookID] < d.PerWebhook {
-			d.perHook[c.WebhookID]++
-			d.inflight++
-			d.work <- c // never blocks: at most Workers are in flight
-			continue
-		}
-		// The webhook is at its cap: wait here for its next free slot rather than round-trip to
-		// the database. A webhook at its cap is left out of claims, so its queue grows by at most
-		// one claim; what waits longer than its lease allows is released by next.
-		d.queued[c.WebhookID] = append(d.queued[c.WebhookID], c)
+		d.inflight.add(c.WebhookID, c.AccountID, 1)
+		got[c.WebhookID]++
+		d.tick++
+		d.served[c.AccountID], d.served[c.WebhookID] = d.tick, d.tick
+		d.attempts.Add(1)
+		go d.attempt(c)
 	}
 	d.mu.Unlock()
-	// A full claim means more may be due; webhooks that just filled up are excluded next time.
-	return len(claimed) == limit
-}
-
-// release gives back deliveries this process will not attempt soon, due now, so another claim (here
-// or in another process) takes them when their webhook has room.
-func (d *Dispatcher) release(cs []*store.ClaimedDelivery, now time.Time) {
-	err := d.Store.Tx(context.Background(), func(tx store.Tx) error { return tx.DeliveryRelease(context.Background(), cs, now) })
-	if err != nil {
-		// Their leases expire on their own; nothing is lost.
-		d.Logger.Error("release deliveries", "err", err)
+	if len(claimed) > 0 {
+		d.testSignals.Claimed.Signal(claimed)
 	}
-}
-
-func (d *Dispatcher) sendLoop() {
-	defer d.workersDone.Done()
-	for c := range d.work {
-		for c != nil {
-			res := d.Sender.Send(context.Background(), RequestFor(c))
-			o := Outcome(c, res, d.Policy, d.now())
-			d.outcomes <- finished{o, res.Duration}
-			hook := c.WebhookID
-			if c = d.next(hook); c == nil {
-				d.Notify() // a worker, and a slot of hook, are free: a claim can fill them
-			}
+	for id, n := range allotted {
+		if got[id] == n {
+			return true
 		}
 	}
+	return false
 }
 
-// next frees the slot of an attempt to webhookID that finished and returns the webhook's next queued
-// delivery to attempt in that slot, or nil. Queued deliveries whose lease no longer covers a whole
-// attempt are released instead: another claim sends them, never two processes at once.
-func (d *Dispatcher) next(webhookID string) *store.ClaimedDelivery {
+// attempt sends c (within the sender's timeout), queues its outcome for writing and frees its slot.
+func (d *Dispatcher) attempt(c *store.ClaimedDelivery) {
+	defer d.attempts.Done()
+	res := d.cfg.Sender.Send(d.workCtx, requestFor(c))
+	o := Outcome(c, res, d.cfg.Policy, d.now())
+	d.outcomes <- finished{o, res.Duration}
 	d.mu.Lock()
-	var stale []*store.ClaimedDelivery
-	var c *store.ClaimedDelivery
-	for q := d.queued[webhookID]; len(q) > 0 && c == nil; q = d.queued[webhookID] {
-		head := q[0]
-		d.queued[webhookID] = q[1:]
-		if d.now().Add(d.Timeout + time.Second).Before(head.LeaseUntil) {
-			c = head
-		} else {
-			stale = append(stale, head)
-		}
-	}
-	if len(d.queued[webhookID]) == 0 {
-		delete(d.queued, webhookID)
-	}
-	if c == nil {
-		d.inflight--
-		if d.perHook[webhookID]--; d.perHook[webhookID] <= 0 {
-			delete(d.perHook, webhookID)
-		}
-	}
+	d.inflight.add(c.WebhookID, c.AccountID, -1)
 	d.mu.Unlock()
-	if len(stale) > 0 {
-		d.release(stale, d.now())
-	}
-	return c
+	d.Notify() // a slot is free: a claim can fill it
 }
 
 // writeLoop writes outcomes in batches: whatever has finished while the previous batch committed.
@@ -282,7 +388,7 @@ func (d *Dispatcher) writeLoop() {
 	batch := make([]*store.DeliveryOutcome, 0, 256)
 	for f := range d.outcomes {
 		batch = append(batch[:0], f.outcome)
-		d.Metrics.Observe(f.outcome, f.duration)
+		d.cfg.Metrics.Observe(f.outcome, f.duration)
 	gather:
 		for len(batch) < cap(batch) {
 			select {
@@ -291,7 +397,7 @@ func (d *Dispatcher) writeLoop() {
 					break gather
 				}
 				batch = append(batch, f.outcome)
-				d.Metrics.Observe(f.outcome, f.duration)
+				d.cfg.Metrics.Observe(f.outcome, f.duration)
 			default:
 				break gather
 			}
@@ -300,23 +406,43 @@ func (d *Dispatcher) writeLoop() {
 	}
 }
 
+// writeOutcomes writes one batch, retrying through a short database outage so that attempts that
+// succeeded are not sent again. Each try has StoreTimeout; the backoff between tries ends early when
+// Stop gives up waiting. Outcomes it drops are not lost: their leases expire and the deliveries are
+// attempted again, at least once.
 func (d *Dispatcher) writeOutcomes(batch []*store.DeliveryOutcome) {
-	ctx := context.Background()
-	backoff := 100 * time.Millisecond
+	ctx := d.workCtx
+	attempts := make([]*webhook.Attempt, len(batch))
+	for i, o := range batch {
+		attempts[i] = o.Attempt
+	}
+	health := webhook.HealthChanges(attempts)
+	backoff := outcomeBackoffMin
 	for try := 1; ; try++ {
-		err := d.Store.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, batch) })
+		tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+		err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error { return tx.DeliveryComplete(tctx, batch, health) })
+		cancel()
 		if err == nil {
+			d.testSignals.OutcomesWritten.Signal(batch)
+			if slices.ContainsFunc(batch, func(o *store.DeliveryOutcome) bool { return o.Probe }) {
+				d.Notify() // a probe slot is free: its webhook's next delivery can go
+			}
 			return
 		}
-		// Keep trying through a short database outage, so attempts that succeeded are not sent
-		// again. Past that the outcomes are dropped: their leases expire and the deliveries are
-		// attempted again, at least once, never lost.
-		if try == outcomeWriteTries {
-			d.Logger.Error("write delivery outcomes; giving up, leases will re-deliver", "err", err, "outcomes", len(batch))
+		d.testSignals.OutcomeWriteFailed.Signal(err)
+		if try == outcomeWriteTries || ctx.Err() != nil {
+			d.log.Error("write delivery outcomes; giving up, leases will re-deliver", "err", err, "outcomes", len(batch))
 			return
 		}
-		d.Logger.Error("write delivery outcomes; retrying", "err", err, "outcomes", len(batch), "retry_in", backoff)
-		time.Sleep(backoff)
-		backoff = min(2*backoff, 5*time.Second)
+		d.log.Error("write delivery outcomes; retrying", "err", err, "outcomes", len(batch), "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done(): // Stop has given up waiting
+			t.Stop()
+			d.log.Error("write delivery outcomes; giving up at shutdown, leases will re-deliver", "err", err, "outcomes", len(batch))
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, outcomeBackoffMax)
 	}
 }

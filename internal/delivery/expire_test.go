@@ -1,4 +1,4 @@
-package delivery_test
+package delivery
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlite"
+	"github.com/quikly/webhooks/internal/store/storetest"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -38,7 +38,7 @@ func TestInterruptedTestIsFailedNotRetried(t *testing.T) {
 		if err := tx.WebhookInsert(ctx, w); err != nil {
 			return err
 		}
-		_, d, err = delivery.PublishTest(ctx, tx, w, map[string]string{"k": "v"}, now, lease)
+		d, err = publishTest(ctx, tx, w, map[string]string{"k": "v"}, now, lease)
 		return err
 	}))
 	require.True(t, d.Test, "a test send is marked as one")
@@ -49,13 +49,13 @@ func TestInterruptedTestIsFailedNotRetried(t *testing.T) {
 	var failed, again int
 	require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		if claimed, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: after, LeaseUntil: after.Add(time.Minute), Limit: 10}); err != nil {
+		if claimed, err = storetest.ClaimDue(ctx, tx, after, after.Add(time.Minute), 10); err != nil {
 			return err
 		}
-		if failed, err = delivery.FailInterruptedTests(ctx, tx, after, 10); err != nil {
+		if failed, err = FailInterruptedTests(ctx, tx, after, 10); err != nil {
 			return err
 		}
-		again, err = delivery.FailInterruptedTests(ctx, tx, after, 10)
+		again, err = FailInterruptedTests(ctx, tx, after, 10)
 		return err
 	}))
 	require.Empty(t, claimed)

@@ -8,8 +8,8 @@ import (
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
-// Claimed returns d, just inserted with a lease until lease, as a claimed delivery of w.
-func Claimed(w *webhook.Webhook, d *webhook.Delivery, now, lease time.Time) *store.ClaimedDelivery {
+// claimed returns d, just inserted with a lease until lease, as a claimed delivery of w.
+func claimed(w *webhook.Webhook, d *webhook.Delivery, now, lease time.Time) *store.ClaimedDelivery {
 	c := &store.ClaimedDelivery{Delivery: *d, URL: w.URL, Secret: w.Secret, LeaseUntil: lease}
 	if s := w.SigningSecrets(now); len(s) > 1 {
 		c.OldSecret = s[1]
@@ -17,8 +17,8 @@ func Claimed(w *webhook.Webhook, d *webhook.Delivery, now, lease time.Time) *sto
 	return c
 }
 
-// RequestFor returns the request that attempts c.
-func RequestFor(c *store.ClaimedDelivery) Request {
+// requestFor returns the request that attempts c.
+func requestFor(c *store.ClaimedDelivery) Request {
 	return Request{URL: c.URL, Body: c.Body, EventType: c.EventType, EventID: c.EventID,
 		WebhookID: c.WebhookID, Secret: c.Secret, OldSecret: c.OldSecret}
 }
@@ -32,7 +32,7 @@ func Outcome(c *store.ClaimedDelivery, res Result, policy RetryPolicy, now time.
 		StatusCode: res.StatusCode, Error: res.Error, ResponseBody: res.ResponseBody,
 		ResponseTime: res.Duration, RequestHeaders: res.Headers, Payload: c.Body, CreatedAt: now,
 	}
-	o := &store.DeliveryOutcome{Attempt: a, LeaseUntil: c.LeaseUntil, Retries: c.Retries, NextAttemptAt: now}
+	o := &store.DeliveryOutcome{Attempt: a, LeaseUntil: c.LeaseUntil, Probe: c.Probe, Retries: c.Retries, NextAttemptAt: now}
 	switch delay, ok := policy.Next(c.Retries, res.RetryAfter); {
 	case res.Succeeded:
 		o.State = webhook.DeliverySucceeded

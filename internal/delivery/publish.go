@@ -14,9 +14,6 @@ import (
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
-// TimeFormat is how every timestamp of a body or the API is written: RFC 3339, UTC, whole seconds.
-const TimeFormat = "2006-01-02T15:04:05Z"
-
 // Publish writes an event of eventType with data, in tx, and one delivery for each of the account's
 // webhooks subscribed to it (held for paused ones). Nothing is sent unless tx commits. It returns the
 // event and its deliveries.
@@ -28,16 +25,16 @@ func Publish(ctx context.Context, tx store.Tx, accountID, eventType string, data
 	return publishTo(ctx, tx, accountID, eventType, data, now, hooks, time.Time{})
 }
 
-// PublishTest writes a test event with data for w alone (paused or not) and returns its delivery,
+// publishTest writes a test event with data for w alone (paused or not) and returns its delivery,
 // already leased until lease by the caller, who sends it at once.
-func PublishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, data any, now, lease time.Time) (*webhook.Event, *webhook.Delivery, error) {
+func publishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, data any, now, lease time.Time) (*webhook.Delivery, error) {
 	active := *w
 	active.IsActive = true
-	e, ds, err := publishTo(ctx, tx, w.AccountID, webhook.TestEvent, data, now, []*webhook.Webhook{&active}, lease)
+	_, ds, err := publishTo(ctx, tx, w.AccountID, webhook.TestEvent, data, now, []*webhook.Webhook{&active}, lease)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return e, ds[0], nil
+	return ds[0], nil
 }
 
 func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time, hooks []*webhook.Webhook, lease time.Time) (*webhook.Event, []*webhook.Delivery, error) {
@@ -63,7 +60,7 @@ func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, da
 		}
 		ds[i] = &webhook.Delivery{
 			ID: randid.New("dlv_"), AccountID: accountID, WebhookID: w.ID, EventID: e.ID,
-			EventType: eventType, Body: Body(eventType, now, w.ID, dataJSON), State: state,
+			EventType: eventType, Body: webhook.Body(eventType, now, w.ID, dataJSON), State: state,
 			NextAttemptAt: now, CreatedAt: now, Test: test,
 		}
 		if !lease.IsZero() {
@@ -74,24 +71,4 @@ func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, da
 		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
 	}
 	return e, ds, nil
-}
-
-// Body renders the exact bytes sent to one webhook, once; every attempt re-sends them unchanged.
-// The keys come in the SPEC's order.
-func Body(eventType string, at time.Time, webhookID string, data json.RawMessage) []byte {
-	b := make([]byte, 0, len(data)+len(eventType)+len(webhookID)+80)
-	b = append(b, `{"event":`...)
-	b = appendJSONString(b, eventType)
-	b = append(b, `,"timestamp":"`...)
-	b = at.UTC().AppendFormat(b, TimeFormat)
-	b = append(b, `","webhook_id":`...)
-	b = appendJSONString(b, webhookID)
-	b = append(b, `,"data":`...)
-	b = append(b, data...)
-	return append(b, '}')
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	enc, _ := json.Marshal(s) // a string always encodes
-	return append(b, enc...)
 }

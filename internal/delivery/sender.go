@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,22 +18,23 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/netguard"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
 // Defaults and limits of the sender.
 const (
-	// TimeoutDefault bounds a whole attempt: connecting, TLS, sending, and reading the response.
+	// TimeoutDefault bounds a whole attempt (--delivery-timeout): connecting, TLS, sending, and reading the response.
 	TimeoutDefault = 10 * time.Second
 	// UserAgentDefault is the User-Agent when the build sets none.
 	UserAgentDefault = "Quikly-Webhooks/dev"
 	// ResponseBodyMax is how much of a response body an attempt keeps.
 	ResponseBodyMax = 64 << 10
 	// MaxIdleConnsPerHostDefault is how many idle keep-alive connections one endpoint may keep open:
-	// as many as the default worker pool has attempts in flight, since many webhooks may share a host.
-	// Go's default of 2 would open a connection for most attempts.
-	MaxIdleConnsPerHostDefault = WorkersDefault
+	// eight webhooks' worth of attempts in flight, since many webhooks may share a host. Go's default
+	// of 2 would open a connection for most attempts.
+	MaxIdleConnsPerHostDefault = 8 * PerWebhookDefault
 
 	// drainMax is how much of the body beyond ResponseBodyMax is read and discarded, so that the
 	// connection can be reused; a longer body costs a new connection instead of reading time.
@@ -74,15 +76,15 @@ type Result struct {
 
 // SenderConfig configures a Sender. The zero value is usable and refuses private targets.
 type SenderConfig struct {
-	// Timeout bounds each whole attempt. Defaults to TimeoutDefault.
+	// Timeout bounds each whole attempt. Zero (or less) means TimeoutDefault.
 	Timeout time.Duration
 	// AllowPrivate lets deliveries reach loopback, private and other non-public addresses
 	// (--allow-private-targets).
 	AllowPrivate bool
 	// UserAgent is "Quikly-Webhooks/<version>". Defaults to UserAgentDefault.
 	UserAgent string
-	// Clock gives the time of X-Quikly-Timestamp, SentAt and Duration. Nil means time.Now.
-	Clock func() time.Time
+	// Clock gives the time of X-Quikly-Timestamp, SentAt and Duration. Nil means the real clock.
+	Clock clock.Clock
 	// Resolver resolves endpoint host names. Nil means net.DefaultResolver.
 	Resolver netguard.Resolver
 	// Dial replaces the dialer of netguard.Dialer, for tests. Nil means a real dialer.
@@ -98,7 +100,7 @@ type SenderConfig struct {
 type Sender struct {
 	timeout   time.Duration
 	userAgent string
-	clock     func() time.Time
+	clock     clock.Clock
 	client    *http.Client
 	transport *http.Transport
 	// timeoutCause marks the attempt's own deadline, to tell it apart from the caller's cancellation.
@@ -112,15 +114,12 @@ func NewSender(cfg SenderConfig) *Sender {
 		userAgent: cfg.UserAgent,
 		clock:     cfg.Clock,
 	}
+	// The one place the delivery timeout's default is applied: the dispatcher's leases and the test
+	// send read it back with Timeout.
 	if s.timeout <= 0 {
 		s.timeout = TimeoutDefault
 	}
-	if s.userAgent == "" {
-		s.userAgent = UserAgentDefault
-	}
-	if s.clock == nil {
-		s.clock = time.Now
-	}
+	s.userAgent = cmp.Or(s.userAgent, UserAgentDefault)
 	s.timeoutCause = fmt.Errorf("timeout after %s", s.timeout)
 
 	guard := &netguard.Dialer{Resolver: cfg.Resolver, AllowPrivate: cfg.AllowPrivate, Dial: cfg.Dial}
@@ -153,13 +152,18 @@ func NewSender(cfg SenderConfig) *Sender {
 	return s
 }
 
+// Timeout returns the bound of each whole attempt.
+func (s *Sender) Timeout() time.Duration { return s.timeout }
+
+func (s *Sender) now() time.Time { return clock.Now(s.clock) }
+
 // CloseIdleConnections closes the kept-alive connections that no attempt is using.
 func (s *Sender) CloseIdleConnections() { s.transport.CloseIdleConnections() }
 
 // Send makes one attempt of r within the sender's timeout and reports what happened. It returns
 // early, with an Error saying so, when ctx ends.
 func (s *Sender) Send(ctx context.Context, r Request) Result {
-	sentAt := s.clock()
+	sentAt := s.now()
 	res := Result{SentAt: sentAt}
 
 	u, err := url.Parse(r.URL)
@@ -214,7 +218,7 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		res.Duration = s.clock().Sub(sentAt)
+		res.Duration = s.now().Sub(sentAt)
 		res.Error = s.describe(ctx, err)
 		return res
 	}
@@ -227,7 +231,7 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 		// Best effort: a longer body closes the connection on Close instead.
 		_, _ = io.CopyN(io.Discard, resp.Body, drainMax)
 	}
-	res.Duration = s.clock().Sub(sentAt)
+	res.Duration = s.now().Sub(sentAt)
 	res.ResponseBody = cleanBody(body)
 
 	switch code := resp.StatusCode; {
@@ -242,7 +246,7 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 		res.Error = "HTTP " + strconv.Itoa(code)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		res.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), s.clock())
+		res.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), s.now())
 	}
 	return res
 }

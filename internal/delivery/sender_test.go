@@ -25,6 +25,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/netguard"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -96,7 +97,7 @@ func setup(t *testing.T) *testBundle {
 // sender returns a Sender for loopback receivers with a fixed clock at b.now, changed by mod.
 func (b *testBundle) sender(t *testing.T, mod func(*SenderConfig)) *Sender {
 	t.Helper()
-	cfg := SenderConfig{AllowPrivate: true, UserAgent: "Quikly-Webhooks/1.2.3", Clock: func() time.Time { return b.now }}
+	cfg := SenderConfig{AllowPrivate: true, UserAgent: "Quikly-Webhooks/1.2.3", Clock: clock.Func(func() time.Time { return b.now })}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -225,11 +226,11 @@ func TestSenderHeaders(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		rc := newReceiver(t, nil)
-		clock := b.now
-		s := b.sender(t, func(c *SenderConfig) { c.Clock = func() time.Time { return clock } })
+		now := b.now
+		s := b.sender(t, func(c *SenderConfig) { c.Clock = clock.Func(func() time.Time { return now }) })
 		s.Send(t.Context(), b.request(rc.srv.URL))
 		first := <-rc.reqs
-		clock = clock.Add(30 * time.Second) // the next attempt, sequentially after the first
+		now = now.Add(30 * time.Second) // the next attempt, sequentially after the first
 		s.Send(t.Context(), b.request(rc.srv.URL))
 		second := <-rc.reqs
 
@@ -290,7 +291,7 @@ func TestSenderFailures(t *testing.T) {
 		t.Cleanup(func() { close(release) }) // runs before the server's Close, which waits for handlers
 
 		clockStart := time.Now()
-		s := b.sender(t, func(c *SenderConfig) { c.Timeout = 200 * time.Millisecond; c.Clock = time.Now })
+		s := b.sender(t, func(c *SenderConfig) { c.Timeout = 200 * time.Millisecond; c.Clock = clock.Func(time.Now) })
 		res := s.Send(t.Context(), b.request(rc.srv.URL))
 		require.False(t, res.Succeeded)
 		require.Zero(t, res.StatusCode)

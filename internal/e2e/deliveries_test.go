@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/clock"
+	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/testenv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -514,12 +516,16 @@ func TestEventsArePrunedWithTheLogs(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{LogRetention: time.Hour})
 	ev := e.Publish(e.Key, webhook.LeadSessionCreated, map[string]any{})
 	require.Equal(t, http.StatusOK, e.Do(e.Key, "GET", "/events/"+ev.ID, nil).Status)
-	m := e.Service.Maintainer
-	m.Now = func() time.Time { return time.Now().Add(30 * time.Minute) }
-	require.NoError(t, m.RunOnce(context.Background()))
+	// Maintainers of the same database whose clocks are ahead, within and then past the hour's retention.
+	ahead := func(d time.Duration) *delivery.Maintainer {
+		m, err := delivery.NewMaintainer(&delivery.MaintainerConfig{Store: e.Service.Store, Retention: time.Hour,
+			Clock: clock.Func(func() time.Time { return time.Now().Add(d) })})
+		require.NoError(t, err)
+		return m
+	}
+	require.NoError(t, ahead(30*time.Minute).RunOnce(context.Background()))
 	require.Equal(t, http.StatusOK, e.Do(e.Key, "GET", "/events/"+ev.ID, nil).Status, "kept within the retention")
-	m.Now = func() time.Time { return time.Now().Add(90 * time.Minute) }
-	require.NoError(t, m.RunOnce(context.Background()))
+	require.NoError(t, ahead(90*time.Minute).RunOnce(context.Background()))
 	errorOf(t, e.Do(e.Key, "GET", "/events/"+ev.ID, nil), 404, "not_found")
 	evs, _ := listData(t, e, e.Key, "/events")
 	require.Empty(t, evs, fmt.Sprint("pruned: ", evs))

@@ -16,6 +16,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/clock"
+	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/testenv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -335,8 +337,11 @@ func TestExpiredWhilePausedAndRetention(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.Do(e.Key, "PUT", "/webhooks/"+id, map[string]any{"is_active": false}).Status)
 	e.Publish(e.Key, webhook.ProposalCreated, map[string]any{})
 
-	m := e.Service.Maintainer
-	m.Now = func() time.Time { return time.Now().Add(90 * time.Minute) }
+	// A maintainer of the same database whose clock is 90 minutes ahead: the held delivery and the
+	// attempt are past the hour's retention.
+	m, err := delivery.NewMaintainer(&delivery.MaintainerConfig{Store: e.Service.Store, Retention: time.Hour,
+		Clock: clock.Func(func() time.Time { return time.Now().Add(90 * time.Minute) })})
+	require.NoError(t, err)
 	require.NoError(t, m.RunOnce(context.Background()))
 	entries := logs(t, e, e.Key, id, "")
 	require.Len(t, entries, 1, "the old test attempt was pruned")
@@ -403,34 +408,35 @@ func TestLogFilters(t *testing.T) {
 	require.Nil(t, page2["next_cursor"])
 }
 
-// TestSlowEndpointDoesNotDelayOthers: one endpoint hangs until the timeout with a backlog; every
-// delivery to a healthy endpoint arrives before the hung endpoint's first timeout fires.
+// TestSlowEndpointDoesNotDelayOthers: one endpoint hangs with a backlog; every delivery to a healthy
+// endpoint arrives while the hung endpoint's first attempts are still waiting for their timeout. The
+// timeout is far longer than any plausible drain of the healthy backlog, even on a loaded machine, so
+// the test holds by the order of events rather than by how fast the machine is: had the healthy
+// deliveries waited for a hung attempt to end, some hung attempt would have been logged first.
 func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 	t.Parallel()
-	const timeout = 3 * time.Second
-	e := testenv.Start(t, testenv.Options{DeliveryTimeout: timeout, Workers: 16, PerWebhook: 4,
+	const perWebhook = 4
+	e := testenv.Start(t, testenv.Options{DeliveryTimeout: 10 * time.Minute, Workers: 16, PerWebhook: perWebhook,
 		RetrySchedule: []time.Duration{time.Hour}})
 	hung := testenv.NewReceiver(t)
 	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
+	t.Cleanup(func() { close(release) }) // runs before the service stops: the hung attempts end
 	hung.Handle(func(w http.ResponseWriter, r *http.Request) { <-release })
 	healthy := testenv.NewReceiver(t)
-	createWebhook(t, e, e.Key, hung.URL, "proposal.created")
+	hungID := createWebhook(t, e, e.Key, hung.URL, "proposal.created")["id"].(string)
 	createWebhook(t, e, e.Key, healthy.URL, "lead_session.created")
 
 	const backlog = 60
 	for i := range backlog {
 		e.Publish(e.Key, webhook.ProposalCreated, map[string]any{"i": i})
 	}
-	firstHung := hung.Next(t)
+	hung.Next(t)
 	for i := range backlog {
 		e.Publish(e.Key, webhook.LeadSessionCreated, map[string]any{"i": i})
 	}
-	var last time.Time
 	for range backlog {
-		last = healthy.Next(t).At
+		healthy.Next(t)
 	}
-	require.True(t, last.Before(firstHung.At.Add(timeout)),
-		"all %d healthy deliveries arrived (last at +%v) before the hung endpoint's first timeout (+%v)",
-		backlog, last.Sub(firstHung.At), timeout)
+	require.Empty(t, logs(t, e, e.Key, hungID, ""), "no hung attempt has ended: the healthy deliveries did not wait for one")
+	require.LessOrEqual(t, len(hung.All()), perWebhook, "the hung webhook holds no more than its cap")
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quikly/webhooks/internal/app"
 	"github.com/quikly/webhooks/internal/testenv"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -669,7 +668,7 @@ func TestFailureBeforeCommitLeavesNeitherRowNorEvent(t *testing.T) {
 	t.Parallel()
 	simulated := errors.New("simulated crash before commit")
 	failOn := func(b *srcBundle, event string) (remove func()) {
-		return app.SetBeforeCommitHook(b.env.Service.App, func(_ context.Context, eventType string) error {
+		return b.env.FailBeforeCommit(func(_ context.Context, eventType string) error {
 			if eventType == event {
 				return simulated
 			}

@@ -1,10 +1,11 @@
 // Package errs defines the error codes every layer speaks. The API renders them as SPEC §3 JSON, the
-// UI as pages; each from one table of code → status.
+// console and the share page as pages; all three take the HTTP status from the one table here.
 package errs
 
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code names a class of failure; the values are the SPEC §3 codes.
@@ -23,6 +24,9 @@ const (
 	UnsupportedMedia Code = "unsupported_media_type"
 	RateLimited      Code = "rate_limited"
 	Internal         Code = "internal"
+	// Unavailable is not in SPEC §3: the database dropped the connection mid-request (a restart, a
+	// failover) before anything was committed. Nothing changed; the caller may retry at once.
+	Unavailable Code = "unavailable"
 )
 
 // Error is an error with a code, a message safe to show to the caller and, for validation errors,
@@ -75,3 +79,34 @@ func (f Fields) Err() error {
 func Field(field, problem string) error {
 	return &Error{Code: Invalid, Message: "The request has invalid fields.", Fields: map[string]string{field: problem}}
 }
+
+// statusOf is the one table from code to HTTP status; the API and both web apps read it through
+// HTTPStatus, so a code answers with the same status everywhere.
+var statusOf = map[Code]int{
+	InvalidJSON:      http.StatusBadRequest,
+	Invalid:          http.StatusUnprocessableEntity,
+	Unauthorized:     http.StatusUnauthorized,
+	NotFound:         http.StatusNotFound,
+	MethodNotAllowed: http.StatusMethodNotAllowed,
+	Conflict:         http.StatusConflict,
+	LimitReached:     http.StatusUnprocessableEntity,
+	TooLarge:         http.StatusRequestEntityTooLarge,
+	UnsupportedMedia: http.StatusUnsupportedMediaType,
+	RateLimited:      http.StatusTooManyRequests,
+	Internal:         http.StatusInternalServerError,
+	Unavailable:      http.StatusServiceUnavailable,
+}
+
+// ErrUnavailable is returned by stores when the database went away before a transaction committed.
+var ErrUnavailable = &Error{Code: Unavailable, Message: "The database is briefly unavailable and nothing was changed; retry."}
+
+// Status returns the HTTP status of code; 500 for a code the table does not know.
+func Status(code Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// HTTPStatus returns the HTTP status of err: that of its code, 500 for an error without one.
+func HTTPStatus(err error) int { return Status(CodeOf(err)) }

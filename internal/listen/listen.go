@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -31,13 +32,10 @@ const (
 // "<RFC 3339 time> <event> <webhook-id> verified" or "… INVALID: <reason>", and answers 200 when the
 // delivery is valid and 400 when not. <webhook-id> is the webhook-id header, the event id that
 // receivers de-duplicate on. Valid means X-Quikly-Signature verifies with secret, or one of the
-// webhook-signature signatures does with a webhook-timestamp within Tolerance of now. Nil now means
-// time.Now. The handler is safe for concurrent requests: lines never interleave.
-func Handler(secret string, out io.Writer, now func() time.Time) http.Handler {
-	if now == nil {
-		now = time.Now
-	}
-	h := &handler{secret: secret, out: out, now: now}
+// webhook-signature signatures does with a webhook-timestamp within Tolerance of now, read from clk
+// (nil means the real clock). The handler is safe for concurrent requests: lines never interleave.
+func Handler(secret string, out io.Writer, clk clock.Clock) http.Handler {
+	h := &handler{secret: secret, out: out, clock: clk}
 	h.key, h.keyErr = webhook.SecretKey(secret)
 	return h
 }
@@ -46,7 +44,7 @@ type handler struct {
 	secret string
 	key    []byte // the Standard Webhooks key; nil when keyErr says why secret has none
 	keyErr error
-	now    func() time.Time
+	clock  clock.Clock
 
 	mu  sync.Mutex // guards out
 	out io.Writer
@@ -58,7 +56,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "quikly listen receives webhook deliveries: POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	now := h.now()
+	now := clock.Now(h.clock)
 	event := field(r.Header.Get("X-Quikly-Event"))
 	id := field(r.Header.Get("webhook-id"))
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -54,7 +55,7 @@ func setup(t *testing.T) *testBundle {
 		out:    &lockedBuffer{},
 		body:   []byte(`{"event":"proposal.accepted","timestamp":"2026-04-03T14:29:59Z","webhook_id":"wh_abc123","data":{}}`),
 	}
-	srv := httptest.NewServer(Handler(b.secret, b.out, func() time.Time { return b.now }))
+	srv := httptest.NewServer(Handler(b.secret, b.out, clock.Func(func() time.Time { return b.now })))
 	t.Cleanup(srv.Close)
 	b.url = srv.URL
 	return b

@@ -44,7 +44,7 @@ var ErrFormat = errors.New("unknown format")
 // safe for concurrent use.
 //
 // JSON is the SPEC §5 body, {"event","timestamp","webhook_id","data"} with Data as given, byte for
-// byte what delivery.Body writes. Slack and Discord are chat messages built from the fields of Data
+// byte what webhook.Body writes. Slack and Discord are chat messages built from the fields of Data
 // that the catalogue defines; fields they do not find are left out, so an unknown event type still
 // gets a message. An error means Data is not a JSON object or f is unknown.
 func Body(f Format, e Event) ([]byte, error) {

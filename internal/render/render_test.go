@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/render"
 	"github.com/quikly/webhooks/internal/webhook"
 	"github.com/quikly/webhooks/internal/webhook/catalogtest"
@@ -26,7 +25,7 @@ func TestJSON(t *testing.T) {
 				for _, f := range []render.Format{render.JSON, ""} {
 					got, err := render.Body(f, render.Event{Type: event, Timestamp: when, WebhookID: "wh_0A1b2C3d", Data: data})
 					require.NoError(t, err)
-					require.Equal(t, delivery.Body(event, when, "wh_0A1b2C3d", data), got, "%s %s", event, variant)
+					require.Equal(t, webhook.Body(event, when, "wh_0A1b2C3d", data), got, "%s %s", event, variant)
 				}
 			}
 		}
@@ -34,7 +33,7 @@ func TestJSON(t *testing.T) {
 		e := render.Event{Type: "a\"<b>&\u2028", Timestamp: at, WebhookID: "wh_\"x", Data: json.RawMessage(`{}`)}
 		got, err := render.Body(render.JSON, e)
 		require.NoError(t, err)
-		require.Equal(t, delivery.Body(e.Type, at, e.WebhookID, e.Data), got)
+		require.Equal(t, webhook.Body(e.Type, at, e.WebhookID, e.Data), got)
 	})
 
 	t.Run("MatchesTheCatalogue", func(t *testing.T) {

@@ -3,10 +3,12 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,7 +27,8 @@ import (
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/postgres"
 	"github.com/quikly/webhooks/internal/store/sqlite"
-	"github.com/quikly/webhooks/internal/ui"
+	"github.com/quikly/webhooks/internal/ui/console"
+	"github.com/quikly/webhooks/internal/ui/share"
 )
 
 // Version is the build's version, set with -ldflags "-X …/server.Version=v1.2.3"; otherwise the
@@ -46,25 +49,85 @@ func UserAgent() string {
 	return "Quikly-Webhooks/" + v
 }
 
+// HTTP server defaults (SPEC §15: slow clients are bounded).
+const (
+	// ReadTimeoutDefault bounds how long a whole request, headers and body, may take to arrive.
+	ReadTimeoutDefault = 30 * time.Second
+	// ReadHeaderTimeoutDefault bounds the headers alone, tighter than the whole request.
+	ReadHeaderTimeoutDefault = 10 * time.Second
+	// IdleTimeoutDefault closes a keep-alive connection that carries no request for this long.
+	IdleTimeoutDefault = 120 * time.Second
+	// ShutdownTimeoutDefault is how long a graceful shutdown waits for requests in progress.
+	ShutdownTimeoutDefault = 15 * time.Second
+)
+
 // Config is the service's configuration (SPEC §1); the CLI fills it from flags and QUIKLY_* vars.
+// Zero durations and counts take their defaults; negative ones are invalid (see Validate).
 type Config struct {
-	Addr                string
-	DatabaseURL         string
-	BaseURL             string
-	RetrySchedule       []time.Duration
+	Addr          string
+	DatabaseURL   string
+	BaseURL       string
+	RetrySchedule []time.Duration
+	// DeliveryTimeout bounds each attempt. Defaults to delivery.TimeoutDefault.
 	DeliveryTimeout     time.Duration
 	AllowPrivateTargets bool
-	LogRetention        time.Duration
-	EncryptionKey       string
-	// RateLimit is API requests per second per key; 0 is api.RateLimitDefault, -1 disables.
+	// LogRetention is how long delivery logs are kept. Defaults to delivery.LogRetentionDefault.
+	LogRetention  time.Duration
+	EncryptionKey string
+	// RateLimit is API requests per second per account (bursts of twice that); 0 disables the limit.
 	RateLimit float64
-	// Workers and PerWebhook size the dispatcher; zero means the defaults.
+	// Workers, PerAccount and PerWebhook bound the attempts in flight. Zero means the defaults
+	// (delivery.WorkersDefault, …); negative is invalid.
 	Workers    int
+	PerAccount int
 	PerWebhook int
+	// DisableAfter is how long a webhook may fail before it is disabled; 0 is the default, negative
+	// never disables.
+	DisableAfter time.Duration
+	// MaintenanceInterval is how often maintenance runs; 0 is the default.
+	MaintenanceInterval time.Duration
 	// ApplicationName names the process's PostgreSQL connections ("" for the driver's default).
 	ApplicationName string
-	// MaxWebhooks caps the webhooks of one account; zero means app.MaxWebhooksDefault.
+	// MaxWebhooks caps the webhooks of one account; zero means app.MaxWebhooksDefault, -1 no cap.
 	MaxWebhooks int
+	// ReadTimeout bounds a whole request (headers and body). Defaults to ReadTimeoutDefault.
+	ReadTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Defaults to IdleTimeoutDefault.
+	IdleTimeout time.Duration
+}
+
+// Validate reports the first setting that is out of range, naming it. New calls it too; the CLI
+// calls it before it opens the database, so a bad flag fails before anything starts.
+func (c *Config) Validate() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"delivery timeout", c.DeliveryTimeout}, {"log retention", c.LogRetention},
+		{"read timeout", c.ReadTimeout}, {"idle timeout", c.IdleTimeout}, {"maintenance interval", c.MaintenanceInterval},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("%s must be positive, got %s", d.name, d.v)
+		}
+	}
+	for i, d := range c.RetrySchedule {
+		if d <= 0 {
+			return fmt.Errorf("retry schedule entry %d must be positive, got %s", i+1, d)
+		}
+	}
+	switch {
+	case c.Workers < 0:
+		return fmt.Errorf("workers must be at least 1, got %d", c.Workers)
+	case c.PerAccount < 0:
+		return fmt.Errorf("per-account must be at least 1, got %d", c.PerAccount)
+	case c.PerWebhook < 0:
+		return fmt.Errorf("per-webhook must be at least 1, got %d", c.PerWebhook)
+	case c.MaxWebhooks < -1:
+		return fmt.Errorf("max webhooks must be at least 1 (or -1: no cap), got %d", c.MaxWebhooks)
+	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
+		return fmt.Errorf("rate limit must be 0 (disabled) or a positive number, got %v", c.RateLimit)
+	}
+	return nil
 }
 
 // OpenStore opens the database named by cfg.DatabaseURL, migrates it and checks the encryption key
@@ -152,46 +215,45 @@ type Service struct {
 	Store      store.Store
 	App        *app.App
 	Dispatcher *delivery.Dispatcher
+	// Maintainer expires held deliveries and prunes old logs.
+	Maintainer *delivery.Maintainer
 	Registry   *prometheus.Registry
 	cfg        *Config
 	log        *slog.Logger
-	// Maintainer expires held deliveries and prunes old logs.
-	Maintainer *delivery.Maintainer
-	stopMaint  context.CancelFunc
-	maintDone  chan struct{}
 }
 
-// New wires the service over an open store.
-func New(cfg *Config, st store.Store, log *slog.Logger) *Service {
+// New wires the service over an open store, or says which setting of cfg is invalid.
+func New(cfg *Config, st store.Store, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newQueueCollector(st))
 	metrics := delivery.NewMetrics(reg)
-	timeout := cmpOr(cfg.DeliveryTimeout, delivery.TimeoutDefault)
-	sender := delivery.NewSender(delivery.SenderConfig{Timeout: timeout, AllowPrivate: cfg.AllowPrivateTargets, UserAgent: UserAgent()})
-	policy := delivery.RetryPolicy{Schedule: cfg.RetrySchedule}
-	d := &delivery.Dispatcher{Store: st, Sender: sender, Policy: policy, Metrics: metrics, Logger: log,
-		Timeout: timeout, Workers: cfg.Workers, PerWebhook: cfg.PerWebhook}
-	a := &app.App{Store: st, Sender: sender, Metrics: metrics, BaseURL: strings.TrimRight(cfg.BaseURL, "/"),
-		AllowPrivateTargets: cfg.AllowPrivateTargets, LeaseDuration: timeout + delivery.LeaseMargin, Notify: d.Notify,
-		MaxWebhooks: cfg.MaxWebhooks, LogRetention: cfg.LogRetention}
-	return &Service{Store: st, App: a, Dispatcher: d, Registry: reg, cfg: cfg, log: log,
-		Maintainer: &delivery.Maintainer{Store: st, Retention: cfg.LogRetention, Logger: log}}
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
+	sender := delivery.NewSender(delivery.SenderConfig{Timeout: cfg.DeliveryTimeout, AllowPrivate: cfg.AllowPrivateTargets, UserAgent: UserAgent()})
+	d, err := delivery.NewDispatcher(&delivery.DispatcherConfig{Store: st, Sender: sender,
+		Policy: delivery.RetryPolicy{Schedule: cfg.RetrySchedule}, Metrics: metrics, Logger: log,
+		Workers: cfg.Workers, PerAccount: cfg.PerAccount, PerWebhook: cfg.PerWebhook})
+	if err != nil {
+		return nil, err
 	}
-	return v
+	m, err := delivery.NewMaintainer(&delivery.MaintainerConfig{Store: st, Retention: cfg.LogRetention, Logger: log,
+		DisableAfter: cfg.DisableAfter, Interval: cfg.MaintenanceInterval})
+	if err != nil {
+		return nil, err
+	}
+	a := &app.App{Store: st, Tester: &delivery.Tester{Store: st, Sender: sender, Metrics: metrics},
+		BaseURL: strings.TrimRight(cfg.BaseURL, "/"), AllowPrivateTargets: cfg.AllowPrivateTargets, Notify: d.Notify,
+		MaxWebhooks: cfg.MaxWebhooks, LogRetention: cfg.LogRetention}
+	return &Service{Store: st, App: a, Dispatcher: d, Maintainer: m, Registry: reg, cfg: cfg, log: log}, nil
 }
 
 // Handler returns the HTTP handler: API, health and metrics.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/p/", ui.NewSharePages(s.App, s.log))
-	mux.Handle("/", ui.NewConsole(s.App, s.log))
+	mux.Handle("/p/", share.New(s.App, s.log))
+	mux.Handle("/", console.New(s.App, s.log))
 	s.addOps(mux)
 	return api.New(s.App, api.Config{RateLimit: s.cfg.RateLimit, Logger: s.log}).Mount(mux)
 }
@@ -220,20 +282,37 @@ func (s *Service) addOps(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
 }
 
-// Start starts delivery and maintenance.
-func (s *Service) Start() {
-	s.Dispatcher.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopMaint = cancel
-	s.maintDone = make(chan struct{})
-	go func() { defer close(s.maintDone); s.Maintainer.Run(ctx) }()
+// HTTPServer returns the HTTP server of handler, bounding slow clients (SPEC §15): a whole request
+// must arrive within ReadTimeout and an idle keep-alive connection closes after IdleTimeout. There is
+// no WriteTimeout on purpose: it would count the handler's time too, and a synchronous test send
+// answers only after its attempt, which may take the whole delivery timeout.
+func (s *Service) HTTPServer(handler http.Handler) *http.Server {
+	read := cmp.Or(s.cfg.ReadTimeout, ReadTimeoutDefault)
+	return &http.Server{
+		Handler:           handler,
+		ReadTimeout:       read,
+		ReadHeaderTimeout: min(read, ReadHeaderTimeoutDefault),
+		IdleTimeout:       cmp.Or(s.cfg.IdleTimeout, IdleTimeoutDefault),
+	}
 }
 
-// Stop stops claiming, lets in-flight attempts finish (each within the delivery timeout), writes their
-// outcomes, stops maintenance and closes the store.
+// Start starts delivery and maintenance; ctx ending stops claiming and maintenance (Stop still
+// waits for the attempts in flight).
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.Dispatcher.Start(ctx); err != nil {
+		return err
+	}
+	if err := s.Maintainer.Start(ctx); err != nil {
+		s.Dispatcher.Stop()
+		return err
+	}
+	return nil
+}
+
+// Stop stops maintenance and claiming, lets in-flight attempts finish (each within the delivery
+// timeout), writes their outcomes and closes the store.
 func (s *Service) Stop() {
-	s.stopMaint()
-	<-s.maintDone
+	s.Maintainer.Stop()
 	s.Dispatcher.Stop()
 	s.Store.Close()
 }
@@ -241,8 +320,11 @@ func (s *Service) Stop() {
 // Run serves on ln and delivers until ctx ends, then shuts down gracefully: the HTTP server stops
 // taking requests, and Stop finishes the deliveries in flight.
 func (s *Service) Run(ctx context.Context, ln net.Listener, handler http.Handler) error {
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	s.Start()
+	srv := s.HTTPServer(handler)
+	// Delivery outlives ctx: it stops in Stop, after the HTTP server, so in-flight work finishes.
+	if err := s.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	var err error
@@ -251,7 +333,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener, handler http.Handler
 	case err = <-served:
 	}
 	s.log.Info("shutting down: finishing in-flight deliveries")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeoutDefault)
 	defer cancel()
 	srv.Shutdown(shutCtx)
 	s.Stop()

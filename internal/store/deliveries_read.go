@@ -93,3 +93,10 @@ type EventListParams struct {
 	// Since and Until bound the timestamp to [Since, Until); zero: unbounded.
 	Since, Until time.Time
 }
+
+// DeliveryRecoverBatch is how many deliveries one transaction of a recover moves (the Limit of
+// DeliveryRecoverParams that app.RecoverDeliveries uses). Each batch is one set-based statement and
+// commits on its own, so a recover of 100,000 never holds SQLite's one writer (and the dispatcher's
+// outcomes behind it) for the whole set. A recover cut short leaves the rest failed; running it again
+// recovers them. It lives here so the store benchmark recovers exactly as the app does.
+const DeliveryRecoverBatch = 5000

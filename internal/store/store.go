@@ -87,16 +87,22 @@ type Tx interface {
 	EventInsert(ctx context.Context, e *webhook.Event) error
 	// DeliveryInsert inserts deliveries; a delivery for a paused webhook should arrive held.
 	DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error
-	// DeliveryClaimDue leases up to Limit due deliveries, earliest due first, skipping the webhooks
-	// in ExcludeWebhooks. A claimed delivery is not due again until its lease expires. Test
+	// DeliveryDueWebhooks lists the webhooks that have deliveries due at p.Now, at most p.Limit,
+	// with what a fair claim needs to share slots between them.
+	DeliveryDueWebhooks(ctx context.Context, p *DeliveryDueWebhooksParams) ([]*DueWebhook, error)
+	// DeliveryClaimDue leases, for each allotment, up to its Limit due deliveries of its webhook,
+	// earliest due first. A claimed delivery is not due again until its lease expires. Test
 	// deliveries are never claimed: their sender attempts them once.
 	DeliveryClaimDue(ctx context.Context, p *DeliveryClaimDueParams) ([]*ClaimedDelivery, error)
 	// DeliveryRelease gives back claimed deliveries that will not be attempted now, due at now.
 	DeliveryRelease(ctx context.Context, cs []*ClaimedDelivery, now time.Time) error
 	// DeliveryComplete logs each outcome's attempt and moves its delivery on. An outcome whose lease
 	// was lost (another process re-claimed the delivery, or it was cancelled) logs its attempt and
-	// leaves the delivery alone.
-	DeliveryComplete(ctx context.Context, outcomes []*DeliveryOutcome) error
+	// leaves the delivery alone. It also applies health, the outcomes' effect on their webhooks'
+	// health (webhook.HealthChanges), and frees the probe slot of each outcome with Probe.
+	DeliveryComplete(ctx context.Context, outcomes []*DeliveryOutcome, health []*webhook.HealthChange) error
+	// WebhookListFailing returns, locked for update, the active webhooks that p says to disable.
+	WebhookListFailing(ctx context.Context, p *WebhookListFailingParams) ([]*webhook.Webhook, error)
 	// DeliveryGetForUpdate is DeliveryGet with the lock of WebhookGetForUpdate on the delivery.
 	DeliveryGetForUpdate(ctx context.Context, accountID, id string) (*webhook.Delivery, error)
 	// DeliveryRetry makes a delivery due at p.Now (or leases it to the caller until p.LeaseUntil),
@@ -194,10 +200,9 @@ type DeliveryRetryParams struct {
 
 // DeliveryClaimDueParams says what to claim.
 type DeliveryClaimDueParams struct {
-	Now             time.Time
-	LeaseUntil      time.Time
-	Limit           int
-	ExcludeWebhooks []string
+	Now        time.Time
+	LeaseUntil time.Time
+	Allotments []ClaimAllotment
 }
 
 // ClaimedDelivery is a leased delivery with what sending it needs.
@@ -209,13 +214,16 @@ type ClaimedDelivery struct {
 	Secret     string
 	OldSecret  string
 	LeaseUntil time.Time
+	// Probe reports whether the claim holds its webhook's probe slot (ClaimAllotment.Probe).
+	Probe bool
 }
 
 // DeliveryOutcome is the result of one attempt and where it leaves the delivery.
 type DeliveryOutcome struct {
 	Attempt *webhook.Attempt
-	// LeaseUntil identifies the claim that made the attempt.
+	// LeaseUntil identifies the claim that made the attempt; Probe says it held the probe slot.
 	LeaseUntil time.Time
+	Probe      bool
 	// State is succeeded, failed, or pending with NextAttemptAt and Retries set.
 	State         webhook.DeliveryState
 	NextAttemptAt time.Time

@@ -5,7 +5,6 @@ package testenv
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -37,6 +36,8 @@ type Env struct {
 	URL string
 	// Key is an API key of the account "acme".
 	Key string
+
+	hooks *hookStore
 }
 
 // Options tune Start; the zero value is a service with a 3-step, 50 ms retry schedule, a 2 s
@@ -46,10 +47,14 @@ type Options struct {
 	DeliveryTimeout time.Duration
 	LogRetention    time.Duration
 	PerWebhook      int
+	PerAccount      int
 	Workers         int
+	// DisableAfter and MaintenanceInterval: see server.Config.
+	DisableAfter        time.Duration
+	MaintenanceInterval time.Duration
 	// DisallowPrivate keeps the SSRF guard on.
 	DisallowPrivate bool
-	// RateLimit is API requests per second per key; zero disables the limit.
+	// RateLimit is API requests per second per key; zero disables the limit (as everywhere).
 	RateLimit float64
 	// MaxWebhooks caps the webhooks of one account; zero is app.MaxWebhooksDefault.
 	MaxWebhooks int
@@ -70,28 +75,37 @@ func Start(t *testing.T, o Options) *Env {
 		DeliveryTimeout:     o.DeliveryTimeout,
 		AllowPrivateTargets: !o.DisallowPrivate,
 		LogRetention:        o.LogRetention,
-		RateLimit:           cmp.Or(o.RateLimit, -1),
+		RateLimit:           o.RateLimit,
 		Workers:             o.Workers,
+		PerAccount:          o.PerAccount,
 		PerWebhook:          o.PerWebhook,
+		DisableAfter:        o.DisableAfter,
+		MaintenanceInterval: o.MaintenanceInterval,
 		MaxWebhooks:         o.MaxWebhooks,
 	}
-	st, err := server.OpenStore(context.Background(), cfg)
+	db, err := server.OpenStore(context.Background(), cfg)
 	require.NoError(t, err)
+	st := &hookStore{Store: db}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
-	svc := server.New(cfg, st, log)
+	svc, err := server.New(cfg, st, log)
+	if err != nil {
+		db.Close()
+		require.NoError(t, err)
+	}
 	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = svc.HTTPServer(nil) // the production server's limits
 	srv.Start()
 	svc.App.BaseURL = srv.URL
 	srv.Config.Handler = svc.Handler()
-	svc.Start()
+	require.NoError(t, svc.Start(context.Background()))
 	t.Cleanup(func() {
 		srv.Close()
 		svc.Stop()
 	})
-	e := &Env{t: t, Service: svc, URL: srv.URL}
+	e := &Env{t: t, Service: svc, URL: srv.URL, hooks: st}
 	e.Key = e.NewKey("acme")
 	return e
 }
@@ -170,7 +184,7 @@ func (e *Env) DoRaw(key, method, path, contentType, body string) *Response {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := e.APIClient().Do(req) // checks each response against the OpenAPI document
 	require.NoError(e.t, err)
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)

@@ -22,6 +22,7 @@ type Webhook struct {
 	PreviousSecretExpiresAt time.Time
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
+	Health
 }
 
 // Subscribes reports whether the webhook subscribes to eventType.

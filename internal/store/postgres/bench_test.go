@@ -12,6 +12,7 @@ import (
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/postgres"
 	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
+	"github.com/quikly/webhooks/internal/store/storetest"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -80,8 +81,7 @@ func benchClaimComplete(b *testing.B, hungBacklog int) {
 		var cs []*store.ClaimedDelivery
 		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error {
 			var err error
-			cs, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: batch,
-				ExcludeWebhooks: exclude})
+			cs, err = storetest.ClaimDue(ctx, tx, now, now.Add(time.Minute), batch, exclude...)
 			return err
 		}))
 		require.Len(b, cs, batch)
@@ -92,7 +92,7 @@ func benchClaimComplete(b *testing.B, hungBacklog int) {
 				ResponseBody: "ok", ResponseTime: time.Millisecond, RequestHeaders: headers, CreatedAt: now}
 			outcomes[i] = &store.DeliveryOutcome{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliverySucceeded}
 		}
-		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, outcomes) }))
+		require.NoError(b, db.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, outcomes, nil) }))
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "deliveries/s")

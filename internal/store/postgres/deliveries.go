@@ -118,90 +118,101 @@ func (q *queries) DeliveryGet(ctx context.Context, accountID, id string) (*webho
 		WHERE id = $1 AND account_id = $2`, id, accountID))
 }
 
-// claimWith is the claim around a "due" query that picks the seqs to lease, earliest due first, in
-// one statement. The locking subquery walks deliveries_due in exactly its order and skips rows other
-// claimers hold, so concurrent workers take disjoint batches without waiting; MATERIALIZED makes it
-// run once. The result comes with what sending needs from the webhook, in due order.
-func claimWith(due string) string {
-	return `WITH due AS MATERIALIZED (` + due + `), claimed AS (
+// claimDue leases, in one statement, up to n due deliveries of each webhook of the allotments ($2
+// ids, $3 limits), each webhook's earliest due first, through deliveries_webhook_due. SKIP LOCKED:
+// concurrent claimers take disjoint rows without waiting. The result comes with what sending needs
+// from the webhook.
+const claimDue = `WITH due AS MATERIALIZED (
+		SELECT d.seq FROM unnest($2::text[], $3::int[]) AS h(id, n)
+		CROSS JOIN LATERAL (
+			SELECT seq FROM deliveries
+			WHERE state = 'pending' AND NOT test AND webhook_id = h.id AND next_attempt_at <= $1
+			ORDER BY next_attempt_at, seq LIMIT h.n
+			FOR UPDATE SKIP LOCKED
+		) d
+	), claimed AS (
 		UPDATE deliveries d SET next_attempt_at = $4, locked_until = $4, updated_at = $1
 		FROM due WHERE d.seq = due.seq
 		RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.state, d.attempts,
-			d.retries, d.next_attempt_at, d.created_at, due.due_at, d.seq
+			d.retries, d.next_attempt_at, d.created_at, d.seq
 	)
 	SELECT c.id, c.account_id, c.webhook_id, c.event_id, c.event_type, b.body, c.state, c.attempts,
 		c.retries, c.next_attempt_at, c.created_at, w.url, w.secret, w.previous_secret,
 		w.previous_secret_expires_at
-	FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN delivery_bodies b ON b.delivery_seq = c.seq
-	ORDER BY c.due_at, c.seq`
-}
+	FROM claimed c JOIN webhooks w ON w.id = c.webhook_id JOIN delivery_bodies b ON b.delivery_seq = c.seq`
 
-// claimDue walks the due order ($2: webhooks to skip).
-var claimDue = claimWith(`
-		SELECT seq, next_attempt_at AS due_at FROM deliveries
-		WHERE state = 'pending' AND NOT test AND next_attempt_at <= $1 AND webhook_id <> ALL ($2::text[])
-		ORDER BY next_attempt_at, seq
-		LIMIT $3
-		FOR UPDATE SKIP LOCKED`)
+// takeProbes takes the probe slots of the webhooks $2 until the lease's end $3, where no lease that
+// has not ended by $1 holds them, and returns the webhooks it took. SKIP LOCKED: a webhook another
+// transaction is changing is simply not probed this time.
+const takeProbes = `UPDATE webhooks SET probe_until = $3
+	WHERE id IN (SELECT id FROM webhooks WHERE id = ANY ($2::text[]) AND probe_until <= $1
+		ORDER BY id FOR UPDATE SKIP LOCKED)
+	RETURNING id`
 
-// claimDueOf takes the first due deliveries of each webhook of $2 through deliveries_webhook_due and
-// claims the earliest of those: the same rows as claimDue, found without walking past the backlog of
-// the webhooks claimDue would skip.
-var claimDueOf = claimWith(`
-		SELECT seq, next_attempt_at AS due_at FROM deliveries
-		WHERE seq IN (
-			SELECT d.seq FROM unnest($2::text[]) AS h(id)
-			CROSS JOIN LATERAL (
-				SELECT seq, next_attempt_at FROM deliveries
-				WHERE state = 'pending' AND NOT test AND webhook_id = h.id AND next_attempt_at <= $1
-				ORDER BY next_attempt_at, seq LIMIT $3
-			) d
-			ORDER BY d.next_attempt_at, d.seq LIMIT $3)
-		AND state = 'pending' AND NOT test AND next_attempt_at <= $1
-		ORDER BY next_attempt_at, seq
-		LIMIT $3
-		FOR UPDATE SKIP LOCKED`)
-
-// fewWebhooks bounds the per-webhook claim: past it, walking the due order is cheaper.
-const fewWebhooks = 16
-
-// pendingWebhooks lists the webhooks with pending deliveries by a loose index scan (one index probe
-// each), stopping after fewWebhooks+1.
-const pendingWebhooks = `WITH RECURSIVE hooks (id, n) AS (
+// dueWebhooks lists the webhooks with deliveries due at $2 (looking at $1 webhooks with pending
+// deliveries at most): a loose index scan of deliveries_webhook_due, one probe from each webhook to
+// the next, then one probe of each for its earliest due.
+const dueWebhooks = `WITH RECURSIVE hooks (id, n) AS (
 		(SELECT webhook_id, 1 FROM deliveries WHERE state = 'pending' AND NOT test ORDER BY webhook_id LIMIT 1)
 		UNION ALL
 		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND NOT test AND webhook_id > hooks.id
 			ORDER BY webhook_id LIMIT 1), n + 1
-		FROM hooks WHERE hooks.id IS NOT NULL AND n <= $1
+		FROM hooks WHERE hooks.id IS NOT NULL AND n < $1
 	)
-	SELECT id FROM hooks WHERE id IS NOT NULL`
+	SELECT w.id, w.account_id, w.consecutive_failures FROM hooks h JOIN webhooks w ON w.id = h.id
+	WHERE (SELECT next_attempt_at FROM deliveries WHERE state = 'pending' AND NOT test AND webhook_id = h.id
+		ORDER BY next_attempt_at LIMIT 1) <= $2`
+
+func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueWebhooksParams) ([]*store.DueWebhook, error) {
+	rows, err := q.q.Query(ctx, dueWebhooks, p.Limit, sqlconv.MS(p.Now))
+	if err != nil {
+		return nil, fmt.Errorf("list due webhooks: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.DueWebhook, error) {
+		d := &store.DueWebhook{}
+		var failures int
+		err := row.Scan(&d.WebhookID, &d.AccountID, &failures)
+		d.BreakerOpen = webhook.Health{ConsecutiveFailures: failures}.BreakerOpen()
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list due webhooks: %w", err)
+	}
+	return out, nil
+}
 
 func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
-	exclude := p.ExcludeWebhooks
-	if exclude == nil {
-		exclude = []string{} // NULL would make <> ALL unknown and exclude everything
-	}
-	query, set := claimDue, exclude
-	if len(exclude) > 0 {
-		// A claim that skips webhooks (at their cap, often hung) would walk past their whole due
-		// backlog; when few webhooks have pending deliveries, visit the others' backlogs directly.
-		rows, err := q.q.Query(ctx, pendingWebhooks, fewWebhooks)
-		if err != nil {
-			return nil, fmt.Errorf("claim deliveries: pending webhooks: %w", err)
-		}
-		hooks, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return nil, fmt.Errorf("claim deliveries: pending webhooks: %w", err)
-		}
-		if len(hooks) <= fewWebhooks {
-			set = slices.DeleteFunc(hooks, func(id string) bool { return slices.Contains(exclude, id) })
-			if len(set) == 0 {
-				return nil, nil
-			}
-			query = claimDueOf
+	probing := map[string]bool{}
+	var probes []string
+	for _, a := range p.Allotments {
+		if a.Probe {
+			probes = append(probes, a.WebhookID)
 		}
 	}
-	rows, err := q.q.Query(ctx, query, sqlconv.MS(p.Now), set, p.Limit, sqlconv.MS(p.LeaseUntil))
+	if len(probes) > 0 {
+		rows, err := q.q.Query(ctx, takeProbes, sqlconv.MS(p.Now), probes, sqlconv.MS(p.LeaseUntil))
+		if err != nil {
+			return nil, fmt.Errorf("claim deliveries: probes: %w", err)
+		}
+		taken, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("claim deliveries: probes: %w", err)
+		}
+		for _, id := range taken {
+			probing[id] = true
+		}
+	}
+	ids, limits := make([]string, 0, len(p.Allotments)), make([]int32, 0, len(p.Allotments))
+	for _, a := range p.Allotments {
+		if a.Probe && !probing[a.WebhookID] {
+			continue // another claim's attempt is the one in flight
+		}
+		ids, limits = append(ids, a.WebhookID), append(limits, int32(a.Limit))
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := q.q.Query(ctx, claimDue, sqlconv.MS(p.Now), ids, limits, sqlconv.MS(p.LeaseUntil))
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -218,6 +229,7 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
 		finish()
+		c.Probe = probing[c.WebhookID]
 		secrets, ok := opened[s]
 		if !ok {
 			if secrets[0], err = q.box.Open(s.secret); err != nil {
@@ -237,6 +249,25 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if len(probing) > 0 {
+		// A probe slot taken with nothing left due to claim is given back at once.
+		claimed := map[string]bool{}
+		for _, c := range out {
+			claimed[c.WebhookID] = true
+		}
+		var unused []string
+		for id := range probing {
+			if !claimed[id] {
+				unused = append(unused, id)
+			}
+		}
+		if len(unused) > 0 {
+			if _, err := q.q.Exec(ctx, `UPDATE webhooks SET probe_until = 0
+				WHERE id = ANY ($1::text[]) AND probe_until = $2`, unused, sqlconv.MS(p.LeaseUntil)); err != nil {
+				return nil, fmt.Errorf("claim deliveries: probes: %w", err)
+			}
+		}
 	}
 	return out, nil
 }
@@ -281,7 +312,7 @@ func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelive
 	return nil
 }
 
-func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.DeliveryOutcome) error {
+func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.DeliveryOutcome, health []*webhook.HealthChange) error {
 	if len(outcomes) == 0 {
 		return nil
 	}
@@ -313,6 +344,7 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 			AS o(id, state, attempts, retries, next_at, at, lease), webhooks w
 		WHERE d.id = o.id AND d.state = 'pending' AND d.locked_until = o.lease AND w.id = d.webhook_id`,
 		ids, states, attempts, retries, next, at, leases)
+	queueHealth(b, outcomes, health)
 	if err := q.sendBatch(ctx, b); err != nil {
 		return fmt.Errorf("complete deliveries: %w", err)
 	}

@@ -16,8 +16,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +32,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/secretbox"
 	"github.com/quikly/webhooks/internal/store"
 )
@@ -181,6 +185,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 func (db *DB) Tx(ctx context.Context, fn func(store.Tx) error) error {
 	tx, err := db.begin(ctx)
 	if err != nil {
+		if connectionLost(err) {
+			return fmt.Errorf("%w (begin: %v)", errs.ErrUnavailable, err)
+		}
 		return fmt.Errorf("postgres: begin: %w", err)
 	}
 	done := false
@@ -193,6 +200,10 @@ func (db *DB) Tx(ctx context.Context, fn func(store.Tx) error) error {
 		}
 	}()
 	if err := fn(&queries{q: tx, box: db.box}); err != nil {
+		if connectionLost(err) {
+			// Nothing was committed: the caller may retry, and a client should hear so (503).
+			return fmt.Errorf("%w (%v)", errs.ErrUnavailable, err)
+		}
 		return err
 	}
 	done = true
@@ -223,6 +234,20 @@ func (db *DB) begin(ctx context.Context) (pgx.Tx, error) {
 		}
 	}
 	return nil, interpretError(err)
+}
+
+// connectionLost reports whether err says the connection to the database broke: the server ended
+// it (pg_terminate_backend, a shutdown or restart: SQLSTATE class 08, 57P01–57P03) or the network
+// did.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &netErr) || errors.As(err, &connectErr) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
 }
 
 // retryOnAnotherConn reports whether a statement that changes nothing (BEGIN, a ping) should be tried

@@ -84,7 +84,7 @@ func claim(t *testing.T, st store.Store, now time.Time, limit int) []*store.Clai
 	var cs []*store.ClaimedDelivery
 	require.NoError(t, st.Tx(t.Context(), func(tx store.Tx) error {
 		var err error
-		cs, err = tx.DeliveryClaimDue(t.Context(), &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: limit})
+		cs, err = storetest.ClaimDue(t.Context(), tx, now, now.Add(time.Minute), limit)
 		return err
 	}))
 	return cs
@@ -127,7 +127,7 @@ func TestWakesOtherHandles(t *testing.T) {
 	a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: cs[0].ID, WebhookID: w.ID, AccountID: b.acct.ID,
 		EventID: cs[0].EventID, EventType: cs[0].EventType, Number: 1, Succeeded: true, StatusCode: 200, CreatedAt: base}
 	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error {
-		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: cs[0].LeaseUntil, State: webhook.DeliverySucceeded}})
+		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: cs[0].LeaseUntil, State: webhook.DeliverySucceeded}}, nil)
 	}))
 	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error {
 		_, err := tx.DeliveryRetry(ctx, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: ds[0].ID, Now: base, FreshSchedule: true})
@@ -154,8 +154,7 @@ func TestConcurrentClaimsAreDisjoint(t *testing.T) {
 				var cs []*store.ClaimedDelivery
 				results[i] = b.db.Tx(t.Context(), func(tx store.Tx) error {
 					var err error
-					cs, err = tx.DeliveryClaimDue(t.Context(), &store.DeliveryClaimDueParams{Now: base.Add(time.Second),
-						LeaseUntil: base.Add(time.Minute), Limit: 7})
+					cs, err = storetest.ClaimDue(t.Context(), tx, base.Add(time.Second), base.Add(time.Minute), 7)
 					return err
 				})
 				if results[i] != nil || len(cs) == 0 {
@@ -392,7 +391,7 @@ func TestAttemptsKeepWhatTextCannotHold(t *testing.T) {
 		EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, Error: "bad\x00reply \xff",
 		ResponseBody: "binary\x00body", RequestHeaders: map[string]string{"webhook-id": c.EventID}, CreatedAt: base}
 	require.NoError(t, b.db.Tx(ctx, func(tx store.Tx) error {
-		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
+		return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}}, nil)
 	}))
 	got, err := b.db.AttemptGet(ctx, &store.AttemptGetParams{AccountID: b.acct.ID, WebhookID: w.ID, ID: a.ID})
 	require.NoError(t, err)
@@ -491,7 +490,7 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 			EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, CreatedAt: base}
 		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
 			return tx.DeliveryComplete(ctx, []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil,
-				State: webhook.DeliveryPending, NextAttemptAt: base.Add(time.Second), Retries: 1}})
+				State: webhook.DeliveryPending, NextAttemptAt: base.Add(time.Second), Retries: 1}}, nil)
 		}, setActive(w, true))
 		require.Equal(t, webhook.DeliveryPending, state(t, b, d.ID), "the resume released the held retry")
 	})
@@ -505,7 +504,7 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 		a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: c.ID, WebhookID: w.ID, AccountID: b.acct.ID,
 			EventID: c.EventID, EventType: c.EventType, Number: 1, StatusCode: 500, CreatedAt: base}
 		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error {
-			return tx.DeliveryComplete(t.Context(), []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}})
+			return tx.DeliveryComplete(t.Context(), []*store.DeliveryOutcome{{Attempt: a, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed}}, nil)
 		}))
 		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
 			_, err := tx.DeliveryRetry(ctx, &store.DeliveryRetryParams{AccountID: b.acct.ID, ID: d.ID, Now: base, FreshSchedule: true})
@@ -536,4 +535,27 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error { return tx.DeliveryRelease(t.Context(), cs, base) }))
 		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "a delivery given back while paused waits, as a retry does")
 	})
+}
+
+// TestConnectionLostMidTransactionIsUnavailable: when the server ends a transaction's connection
+// before it commits (pg_terminate_backend, a restart), Tx says errs.Unavailable (503: retry), not an
+// internal error, and nothing was written.
+func TestConnectionLostMidTransactionIsUnavailable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	err := b.db.Tx(ctx, func(tx store.Tx) error {
+		if _, err := tx.AccountGetOrCreate(ctx, "doomed", base); err != nil {
+			return err
+		}
+		// Another connection ends this one, as an operator or a failover would.
+		pgtest.Exec(t, b.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle in transaction'`)
+		_, err := tx.AccountGetOrCreate(ctx, "doomed-too", base)
+		return err
+	})
+	require.Error(t, err)
+	require.Equal(t, errs.Unavailable, errs.CodeOf(err), "%v", err)
+	_, err = b.db.AccountGetByName(ctx, "doomed")
+	require.Equal(t, errs.NotFound, errs.CodeOf(err), "nothing was committed")
 }

@@ -12,14 +12,17 @@ import (
 )
 
 const webhookCols = `id, account_id, name, url, events, is_active, secret, previous_secret,
-	previous_secret_expires_at, created_at, updated_at`
+	previous_secret_expires_at, created_at, updated_at, consecutive_failures, failing_since, last_error,
+	disabled_reason, disabled_at`
 
 func (q *queries) scanWebhook(row scanner) (*webhook.Webhook, error) {
 	var w webhook.Webhook
 	var secret, prev string
 	var prevExp, created, updated int64
+	var failingSince, disabledAt *int64
 	if err := row.Scan(&w.ID, &w.AccountID, &w.Name, &w.URL, &w.Events, &w.IsActive, &secret, &prev,
-		&prevExp, &created, &updated); err != nil {
+		&prevExp, &created, &updated, &w.ConsecutiveFailures, &failingSince, &w.LastError,
+		&w.DisabledReason, &disabledAt); err != nil {
 		return nil, interpretError(err)
 	}
 	var err error
@@ -30,6 +33,7 @@ func (q *queries) scanWebhook(row scanner) (*webhook.Webhook, error) {
 		return nil, err
 	}
 	w.PreviousSecretExpiresAt, w.CreatedAt, w.UpdatedAt = sqlconv.FromMS(prevExp), sqlconv.FromMS(created), sqlconv.FromMS(updated)
+	w.FailingSince, w.DisabledAt = sqlconv.FromNullMS(failingSince), sqlconv.FromNullMS(disabledAt)
 	return &w, nil
 }
 
@@ -96,9 +100,11 @@ func (q *queries) WebhookListSubscribed(ctx context.Context, accountID, eventTyp
 
 func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 	_, err := q.q.Exec(ctx, `INSERT INTO webhooks (`+webhookCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		w.ID, w.AccountID, w.Name, w.URL, events(w), w.IsActive, q.box.Seal(w.Secret),
-		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt))
+		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt),
+		w.ConsecutiveFailures, sqlconv.NullMS(w.FailingSince), storableText(w.LastError), w.DisabledReason,
+		sqlconv.NullMS(w.DisabledAt))
 	if err != nil {
 		return fmt.Errorf("insert webhook: %w", err)
 	}
@@ -107,10 +113,13 @@ func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 
 func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	tag, err := q.q.Exec(ctx, `UPDATE webhooks SET name = $1, url = $2, events = $3, is_active = $4,
-		secret = $5, previous_secret = $6, previous_secret_expires_at = $7, updated_at = $8
+		secret = $5, previous_secret = $6, previous_secret_expires_at = $7, updated_at = $8,
+		consecutive_failures = $11, failing_since = $12, last_error = $13, disabled_reason = $14,
+		disabled_at = $15
 		WHERE id = $9 AND account_id = $10 AND deleted_at IS NULL`,
 		w.Name, w.URL, events(w), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
-		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ID, w.AccountID)
+		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ID, w.AccountID, w.ConsecutiveFailures,
+		sqlconv.NullMS(w.FailingSince), storableText(w.LastError), w.DisabledReason, sqlconv.NullMS(w.DisabledAt))
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlite"
+	"github.com/quikly/webhooks/internal/store/storetest"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -174,8 +175,7 @@ func (bb *benchBundle) drain(b *testing.B, claimBatch, completeBatch int, exclud
 		var cs []*store.ClaimedDelivery
 		require.NoError(b, bb.st.Tx(ctx, func(tx store.Tx) error {
 			var err error
-			cs, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now,
-				LeaseUntil: now.Add(25 * time.Second), Limit: claimBatch, ExcludeWebhooks: exclude})
+			cs, err = storetest.ClaimDue(ctx, tx, now, now.Add(25*time.Second), claimBatch, exclude...)
 			return err
 		}))
 		if len(cs) == 0 {
@@ -187,7 +187,7 @@ func (bb *benchBundle) drain(b *testing.B, claimBatch, completeBatch int, exclud
 			for j, c := range part {
 				outs[j] = outcome(c, now)
 			}
-			require.NoError(b, bb.st.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, outs) }))
+			require.NoError(b, bb.st.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, outs, nil) }))
 		}
 		done += len(cs)
 	}
@@ -229,8 +229,7 @@ func BenchmarkRelease(b *testing.B) {
 		for released < b.N {
 			now := time.Now()
 			require.NoError(b, bb.st.Tx(ctx, func(tx store.Tx) error {
-				cs, err := tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now,
-					LeaseUntil: now.Add(25 * time.Second), Limit: 64})
+				cs, err := storetest.ClaimDue(ctx, tx, now, now.Add(25*time.Second), 64)
 				if err != nil {
 					return err
 				}
@@ -281,8 +280,7 @@ func BenchmarkClaimAllExcluded(b *testing.B) {
 		for range b.N {
 			now := time.Now()
 			require.NoError(b, bb.st.Tx(ctx, func(tx store.Tx) error {
-				cs, err := tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now,
-					LeaseUntil: now.Add(25 * time.Second), Limit: 32, ExcludeWebhooks: exclude})
+				cs, err := storetest.ClaimDue(ctx, tx, now, now.Add(25*time.Second), 32, exclude...)
 				if len(cs) != 0 {
 					return fmt.Errorf("claimed %d of an excluded webhook", len(cs))
 				}

@@ -1,12 +1,9 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -168,88 +165,94 @@ const claimSet = `UPDATE deliveries SET next_attempt_at = ?1, locked_until = ?1,
 const claimedCols = `id, account_id, webhook_id, event_id, event_type, state, attempts, retries,
 	next_attempt_at, created_at, seq`
 
-// claimDueSQL claims the first ?3 due deliveries: a walk of deliveries_due.
-const claimDueSQL = claimSet + `seq IN (SELECT seq FROM deliveries
-	WHERE state = 'pending' AND test = 0 AND next_attempt_at <= ?2 ORDER BY next_attempt_at, seq LIMIT ?3)
-	RETURNING ` + claimedCols
-
-// claimDueExcludingSQL claims the first ?3 due deliveries of webhooks not in the JSON array ?4. It
-// walks deliveries_due alone, which holds webhook_id, but every excluded row due before the last one
-// claimed is one more step of the walk: it serves only when too many webhooks have pending
-// deliveries for dueOfWebhooks.
-const claimDueExcludingSQL = claimSet + `seq IN (SELECT seq FROM deliveries
-	WHERE state = 'pending' AND test = 0 AND next_attempt_at <= ?2 AND webhook_id NOT IN (SELECT value FROM json_each(?4))
-	ORDER BY next_attempt_at, seq LIMIT ?3)
-	RETURNING ` + claimedCols
-
-// claimSeqsSQL claims the deliveries whose seqs are in the JSON array ?3, chosen in this transaction.
-const claimSeqsSQL = claimSet + `seq IN (SELECT value FROM json_each(?3))
-	AND state = 'pending' AND test = 0 AND next_attempt_at <= ?2
-	RETURNING ` + claimedCols
-
-// pendingWebhooksSQL lists the webhooks with pending deliveries, at most ?1: one step of
-// deliveries_webhook_due per webhook, from one webhook to the next, however many deliveries each has.
-const pendingWebhooksSQL = `WITH RECURSIVE hooks (id) AS (
+// dueWebhooksSQL lists the webhooks with deliveries due at ?2 (looking at ?1 webhooks with pending
+// deliveries at most): one step of deliveries_webhook_due from one webhook to the next, however many
+// deliveries each has, then one probe of it for the webhook's earliest due.
+const dueWebhooksSQL = `WITH RECURSIVE hooks (id) AS (
 		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND test = 0 ORDER BY webhook_id LIMIT 1)
 		UNION ALL
 		SELECT (SELECT webhook_id FROM deliveries WHERE state = 'pending' AND test = 0 AND webhook_id > hooks.id
 			ORDER BY webhook_id LIMIT 1)
 		FROM hooks WHERE hooks.id IS NOT NULL LIMIT ?1)
-	SELECT id FROM hooks WHERE id IS NOT NULL`
+	SELECT w.id, w.account_id, w.consecutive_failures FROM hooks h JOIN webhooks w ON w.id = h.id
+	WHERE (SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending' AND test = 0 AND webhook_id = h.id) <= ?2`
 
-// webhookDueSQL returns the first ?3 due deliveries of webhook ?1 at ?2, from deliveries_webhook_due.
-const webhookDueSQL = `SELECT seq, next_attempt_at FROM deliveries
-	WHERE state = 'pending' AND test = 0 AND webhook_id = ?1 AND next_attempt_at <= ?2
-	ORDER BY next_attempt_at, seq LIMIT ?3`
+// claimWebhookSQL claims the first ?4 due deliveries of webhook ?3, from deliveries_webhook_due.
+const claimWebhookSQL = claimSet + `seq IN (SELECT seq FROM deliveries
+	WHERE state = 'pending' AND test = 0 AND webhook_id = ?3 AND next_attempt_at <= ?2
+	ORDER BY next_attempt_at, seq LIMIT ?4)
+	RETURNING ` + claimedCols
 
-// claimPerWebhookMax is how many webhooks with pending deliveries a claim that excludes webhooks
-// looks at one by one; with more it walks the due order, skipping the excluded webhooks' rows.
-const claimPerWebhookMax = 16
+// takeProbeSQL takes webhook ?3's probe slot until the lease's end ?1, unless a lease that has not
+// ended by ?2 holds it.
+const takeProbeSQL = `UPDATE webhooks SET probe_until = ?1 WHERE id = ?3 AND probe_until <= ?2`
 
-func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
-	var rows *sql.Rows
-	var err error
-	switch {
-	case len(p.ExcludeWebhooks) == 0:
-		rows, err = q.query(ctx, claimDueSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), p.Limit)
-	default:
-		var seqs []int64
-		var ok bool
-		if seqs, ok, err = q.dueOfWebhooks(ctx, p); err != nil {
-			return nil, fmt.Errorf("claim deliveries: %w", err)
-		}
-		switch {
-		case !ok:
-			exclude, _ := json.Marshal(p.ExcludeWebhooks) // strings always encode
-			rows, err = q.query(ctx, claimDueExcludingSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), p.Limit, string(exclude))
-		case len(seqs) == 0:
-			return nil, nil
-		default:
-			rows, err = q.query(ctx, claimSeqsSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), int64sJSON(seqs))
-		}
-	}
+func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueWebhooksParams) ([]*store.DueWebhook, error) {
+	rows, err := q.query(ctx, dueWebhooksSQL, p.Limit, sqlconv.MS(p.Now))
 	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, fmt.Errorf("list due webhooks: %w", err)
 	}
 	defer rows.Close()
-	var out []*store.ClaimedDelivery
-	bySeq := map[int64]*store.ClaimedDelivery{}
+	var out []*store.DueWebhook
 	for rows.Next() {
-		c := &store.ClaimedDelivery{LeaseUntil: p.LeaseUntil}
-		var state string
-		var next, created, seq int64
-		if err := rows.Scan(&c.ID, &c.AccountID, &c.WebhookID, &c.EventID, &c.EventType, &state,
-			&c.Attempts, &c.Retries, &next, &created, &seq); err != nil {
-			return nil, fmt.Errorf("claim deliveries: %w", err)
+		d := &store.DueWebhook{}
+		var failures int
+		if err := rows.Scan(&d.WebhookID, &d.AccountID, &failures); err != nil {
+			return nil, fmt.Errorf("list due webhooks: %w", err)
 		}
-		c.State, c.NextAttemptAt, c.CreatedAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created)
-		out = append(out, c)
-		bySeq[seq] = c
+		d.BreakerOpen = webhook.Health{ConsecutiveFailures: failures}.BreakerOpen()
+		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, fmt.Errorf("list due webhooks: %w", err)
 	}
-	rows.Close()
+	return out, nil
+}
+
+func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
+	var out []*store.ClaimedDelivery
+	bySeq := map[int64]*store.ClaimedDelivery{}
+	for _, a := range p.Allotments {
+		if a.Probe {
+			res, err := q.exec(ctx, takeProbeSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), a.WebhookID)
+			if err != nil {
+				return nil, fmt.Errorf("claim deliveries: probe %s: %w", a.WebhookID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue // another claim's attempt is the one in flight
+			}
+		}
+		claimedBefore := len(out)
+		rows, err := q.query(ctx, claimWebhookSQL, sqlconv.MS(p.LeaseUntil), sqlconv.MS(p.Now), a.WebhookID, a.Limit)
+		if err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		for rows.Next() {
+			c := &store.ClaimedDelivery{LeaseUntil: p.LeaseUntil, Probe: a.Probe}
+			var state string
+			var next, created, seq int64
+			if err := rows.Scan(&c.ID, &c.AccountID, &c.WebhookID, &c.EventID, &c.EventType, &state,
+				&c.Attempts, &c.Retries, &next, &created, &seq); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("claim deliveries: %w", err)
+			}
+			c.State, c.NextAttemptAt, c.CreatedAt = webhook.DeliveryState(state), sqlconv.FromMS(next), sqlconv.FromMS(created)
+			out = append(out, c)
+			bySeq[seq] = c
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		if a.Probe && len(out) == claimedBefore {
+			// Nothing left due: give the probe slot back at once.
+			if _, err := q.exec(ctx, freeProbeSQL, a.WebhookID, sqlconv.MS(p.LeaseUntil)); err != nil {
+				return nil, fmt.Errorf("claim deliveries: probe %s: %w", a.WebhookID, err)
+			}
+		}
+	}
 	if len(out) == 0 {
 		return nil, nil
 	}
@@ -261,6 +264,7 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 	for _, c := range out {
 		w, ok := hooks[c.WebhookID]
 		if !ok {
+			var err error
 			w, err = q.scanWebhook(q.queryRow(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE id = ?`, c.WebhookID))
 			if err != nil {
 				return nil, fmt.Errorf("claim deliveries: webhook %s: %w", c.WebhookID, err)
@@ -273,71 +277,6 @@ func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDu
 		}
 	}
 	return out, nil
-}
-
-// dueOfWebhooks returns the seqs of the first p.Limit due deliveries of the webhooks not excluded,
-// earliest due first, found webhook by webhook: the first p.Limit due of each, merged. The walk of
-// the due order would have to step over every due delivery of an excluded webhook, and the webhook
-// the dispatcher excludes is the one with the deepest backlog. It reports false, having done little,
-// when more than claimPerWebhookMax webhooks have pending deliveries.
-func (q *queries) dueOfWebhooks(ctx context.Context, p *store.DeliveryClaimDueParams) ([]int64, bool, error) {
-	rows, err := q.query(ctx, pendingWebhooksSQL, claimPerWebhookMax+1)
-	if err != nil {
-		return nil, false, err
-	}
-	var hooks []string
-	pending := 0
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, false, err
-		}
-		pending++
-		if !slices.Contains(p.ExcludeWebhooks, id) {
-			hooks = append(hooks, id)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return nil, false, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	if pending > claimPerWebhookMax {
-		return nil, false, nil
-	}
-	type due struct{ next, seq int64 }
-	var all []due
-	for _, id := range hooks {
-		rows, err := q.query(ctx, webhookDueSQL, id, sqlconv.MS(p.Now), p.Limit)
-		if err != nil {
-			return nil, false, err
-		}
-		for rows.Next() {
-			var d due
-			if err := rows.Scan(&d.seq, &d.next); err != nil {
-				rows.Close()
-				return nil, false, err
-			}
-			all = append(all, d)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, false, err
-		}
-		if err := rows.Err(); err != nil {
-			return nil, false, err
-		}
-	}
-	slices.SortFunc(all, func(a, b due) int { return cmp.Or(cmp.Compare(a.next, b.next), cmp.Compare(a.seq, b.seq)) })
-	if p.Limit >= 0 && len(all) > p.Limit { // a negative LIMIT is no limit, as in SQL
-		all = all[:p.Limit]
-	}
-	seqs := make([]int64, len(all))
-	for i, d := range all {
-		seqs[i] = d.seq
-	}
-	return seqs, true, nil
 }
 
 // readBodies fills in the bodies of claimed deliveries, by seq.
@@ -408,7 +347,7 @@ var completeDeliveries = newBatchStmt(7, `UPDATE deliveries SET
 	FROM (VALUES {{rows}}) AS v
 	WHERE deliveries.id = v.column1 AND deliveries.state = 'pending' AND deliveries.locked_until = v.column2`)
 
-func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.DeliveryOutcome) error {
+func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.DeliveryOutcome, health []*webhook.HealthChange) error {
 	as := make([]*webhook.Attempt, len(outcomes))
 	for i, o := range outcomes {
 		as[i] = o.Attempt
@@ -423,6 +362,9 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 			sqlconv.MS(o.NextAttemptAt), sqlconv.MS(o.Attempt.CreatedAt))
 	})
 	if err != nil {
+		return fmt.Errorf("complete deliveries: %w", err)
+	}
+	if err := q.applyHealth(ctx, outcomes, health); err != nil {
 		return fmt.Errorf("complete deliveries: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/storetest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -97,7 +98,7 @@ func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 	require.True(t, d.Test)
 	var claimed []*store.ClaimedDelivery
 	require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
-		claimed, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: time.UnixMilli(1000), LeaseUntil: time.UnixMilli(2000), Limit: 10})
+		claimed, err = storetest.ClaimDue(ctx, tx, time.UnixMilli(1000), time.UnixMilli(2000), 10)
 		return err
 	}))
 	require.Len(t, claimed, 1)

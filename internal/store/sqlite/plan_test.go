@@ -41,14 +41,13 @@ func TestHotPathPlans(t *testing.T) {
 		name, query string
 		want        []string
 	}{
-		{"ClaimDue", claimDueSQL, []string{"SEARCH deliveries USING COVERING INDEX deliveries_due (next_attempt_at<?)"}},
-		{"ClaimDueExcluding", claimDueExcludingSQL, []string{"SEARCH deliveries USING COVERING INDEX deliveries_due (next_attempt_at<?)"}},
-		{"ClaimSeqs", claimSeqsSQL, []string{"SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"}},
-		{"PendingWebhooks", pendingWebhooksSQL, []string{
+		{"DueWebhooks", dueWebhooksSQL, []string{
 			"SCAN deliveries USING COVERING INDEX deliveries_webhook_due",
-			"SEARCH deliveries USING COVERING INDEX deliveries_webhook_due (webhook_id>?)"}},
-		{"WebhookDue", webhookDueSQL, []string{
+			"SEARCH deliveries USING COVERING INDEX deliveries_webhook_due (webhook_id>?)",
+			"SEARCH deliveries USING COVERING INDEX deliveries_webhook_due (webhook_id=?)"}},
+		{"ClaimWebhook", claimWebhookSQL, []string{
 			"SEARCH deliveries USING COVERING INDEX deliveries_webhook_due (webhook_id=? AND next_attempt_at<?)"}},
+		{"TakeProbe", takeProbeSQL, []string{"SEARCH webhooks USING INDEX sqlite_autoindex_webhooks_1 (id=?)"}},
 		{"Complete", completeDeliveries.texts[64], []string{"SEARCH deliveries USING INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		{"Release", releaseDeliveries.texts[64], []string{"SEARCH deliveries USING INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		{"InsertAttempts", insertAttempts.texts[64], []string{"SEARCH deliveries USING COVERING INDEX sqlite_autoindex_deliveries_1 (id=?)"}},

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -35,11 +36,10 @@ func TestOpenRefusesBadPaths(t *testing.T) {
 	require.Error(t, err)
 }
 
-// TestClaimExcludingMatchesDueOrder checks both ways a claim that excludes webhooks finds its
-// deliveries (webhook by webhook, and the walk of the due order when many webhooks have pending
-// deliveries) against the plain rule: the first Limit due deliveries of the webhooks not excluded,
-// earliest due first.
-func TestClaimExcludingMatchesDueOrder(t *testing.T) {
+// TestClaimTakesEachWebhooksEarliestDue checks the fair claim against the plain rule: the webhooks
+// listed as due are exactly those with a delivery due, and an allotment of n takes the webhook's first
+// n due deliveries, earliest due first, however deep another webhook's backlog.
+func TestClaimTakesEachWebhooksEarliestDue(t *testing.T) {
 	t.Parallel()
 	for _, hooks := range []int{6, 40} {
 		t.Run(fmt.Sprintf("Webhooks%d", hooks), func(t *testing.T) {
@@ -94,18 +94,37 @@ func TestClaimExcludingMatchesDueOrder(t *testing.T) {
 				return tx.DeliveryInsert(ctx, ds)
 			}))
 			slices.SortStableFunc(all, func(a, b due) int { return a.at.Compare(b.at) }) // seq breaks ties: insertion order
-			exclude := []string{ids[0], ids[1]}
 			now := base.Add(5 * time.Minute)
+			wantHooks := map[string]bool{}
 			var want []string
+			taken := map[string]int{}
 			for _, d := range all {
-				if !d.at.After(now) && !slices.Contains(exclude, d.hook) && len(want) < 25 {
-					want = append(want, d.id)
+				if !d.at.After(now) {
+					wantHooks[d.hook] = true
+					if d.hook != ids[1] && taken[d.hook] < 3 {
+						taken[d.hook]++
+						want = append(want, d.id)
+					}
 				}
 			}
 			var got []string
 			require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
-				cs, err := tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute),
-					Limit: 25, ExcludeWebhooks: exclude})
+				due, err := tx.DeliveryDueWebhooks(ctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: 1000})
+				if err != nil {
+					return err
+				}
+				var allot []store.ClaimAllotment
+				gotHooks := map[string]bool{}
+				for _, d := range due {
+					gotHooks[d.WebhookID] = true
+					if d.WebhookID != ids[1] {
+						allot = append(allot, store.ClaimAllotment{WebhookID: d.WebhookID, Limit: 3})
+					}
+				}
+				if !maps.Equal(wantHooks, gotHooks) {
+					return fmt.Errorf("due webhooks %v, want %v", gotHooks, wantHooks)
+				}
+				cs, err := tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Allotments: allot})
 				for _, c := range cs {
 					got = append(got, c.ID)
 				}

@@ -13,14 +13,17 @@ import (
 )
 
 const webhookCols = `id, account_id, name, url, events, is_active, secret, previous_secret,
-	previous_secret_expires_at, created_at, updated_at`
+	previous_secret_expires_at, created_at, updated_at, consecutive_failures, failing_since, last_error,
+	disabled_reason, disabled_at`
 
 func (q *queries) scanWebhook(row sqlconv.Scanner) (*webhook.Webhook, error) {
 	var w webhook.Webhook
 	var events, secret, prev string
 	var prevExp, created, updated int64
+	var failingSince, disabledAt *int64
 	if err := row.Scan(&w.ID, &w.AccountID, &w.Name, &w.URL, &events, &w.IsActive, &secret, &prev,
-		&prevExp, &created, &updated); err != nil {
+		&prevExp, &created, &updated, &w.ConsecutiveFailures, &failingSince, &w.LastError,
+		&w.DisabledReason, &disabledAt); err != nil {
 		return nil, interpretError(err)
 	}
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -34,6 +37,7 @@ func (q *queries) scanWebhook(row sqlconv.Scanner) (*webhook.Webhook, error) {
 		return nil, err
 	}
 	w.PreviousSecretExpiresAt, w.CreatedAt, w.UpdatedAt = sqlconv.FromMS(prevExp), sqlconv.FromMS(created), sqlconv.FromMS(updated)
+	w.FailingSince, w.DisabledAt = sqlconv.FromNullMS(failingSince), sqlconv.FromNullMS(disabledAt)
 	return &w, nil
 }
 
@@ -88,19 +92,22 @@ func (q *queries) WebhookListSubscribed(ctx context.Context, accountID, eventTyp
 
 func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 	events, _ := json.Marshal(w.Events)
-	_, err := q.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.exec(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.ID, w.AccountID, w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret),
-		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt))
+		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt),
+		w.ConsecutiveFailures, sqlconv.NullMS(w.FailingSince), w.LastError, w.DisabledReason, sqlconv.NullMS(w.DisabledAt))
 	return err
 }
 
 func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 	events, _ := json.Marshal(w.Events)
 	res, err := q.exec(ctx, `UPDATE webhooks SET name = ?, url = ?, events = ?, is_active = ?,
-		secret = ?, previous_secret = ?, previous_secret_expires_at = ?, updated_at = ?
+		secret = ?, previous_secret = ?, previous_secret_expires_at = ?, updated_at = ?,
+		consecutive_failures = ?, failing_since = ?, last_error = ?, disabled_reason = ?, disabled_at = ?
 		WHERE id = ? AND account_id = ? AND deleted_at IS NULL`,
 		w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
-		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ID, w.AccountID)
+		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ConsecutiveFailures,
+		sqlconv.NullMS(w.FailingSince), w.LastError, w.DisabledReason, sqlconv.NullMS(w.DisabledAt), w.ID, w.AccountID)
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,13 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
@@ -38,7 +38,7 @@ func runDeliveriesRead(t *testing.T, open func(t *testing.T) store.Store) {
 			typ = webhook.ProposalUpdated
 		}
 		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
-			e, ds, err := delivery.Publish(ctx, tx, acct.ID, typ, map[string]int{"i": i}, at)
+			e, ds, err := publishData(ctx, tx, acct.ID, typ, fmt.Sprintf(`{"i":%d}`, i), at)
 			if err == nil {
 				rows = append(rows, row{ds[0].ID, e.ID, typ, at})
 			}
@@ -49,12 +49,21 @@ func runDeliveriesRead(t *testing.T, open func(t *testing.T) store.Store) {
 	var testDelivery *webhook.Delivery
 	require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		if lonely, _, err = delivery.Publish(ctx, tx, acct.ID, webhook.LeadSessionCreated, map[string]int{"n": 1}, base.Add(time.Hour)); err != nil {
+		if lonely, _, err = publishData(ctx, tx, acct.ID, webhook.LeadSessionCreated, `{"n":1}`, base.Add(time.Hour)); err != nil {
 			return err
 		}
-		// Leased for long: its caller attempts it; no claim below takes it.
-		_, testDelivery, err = delivery.PublishTest(ctx, tx, w, map[string]int{"t": 1}, base.Add(2*time.Hour), base.Add(100*time.Hour))
-		return err
+		// A test delivery, leased for long as its sender leaves it: its caller attempts it; no claim
+		// below takes it.
+		at, lease := base.Add(2*time.Hour), base.Add(100*time.Hour)
+		e := &webhook.Event{ID: randid.New("evt_"), AccountID: acct.ID, Type: webhook.TestEvent, OccurredAt: at,
+			Test: true, Data: []byte(`{"t":1}`)}
+		testDelivery = &webhook.Delivery{ID: randid.New("dlv_"), AccountID: acct.ID, WebhookID: w.ID, EventID: e.ID,
+			EventType: e.Type, Body: []byte(`{"event":"test"}`), State: webhook.DeliveryPending, NextAttemptAt: lease,
+			LockedUntil: lease, CreatedAt: at, Test: true}
+		if err = tx.EventInsert(ctx, e); err != nil {
+			return err
+		}
+		return tx.DeliveryInsert(ctx, []*webhook.Delivery{testDelivery})
 	}))
 
 	t.Run("DeliveryPages", func(t *testing.T) {
@@ -136,7 +145,7 @@ func runDeliveriesRead(t *testing.T, open func(t *testing.T) store.Store) {
 		var cs []*store.ClaimedDelivery
 		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
 			var err error
-			cs, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute), Limit: 100})
+			cs, err = ClaimDue(ctx, tx, now, now.Add(time.Minute), 100)
 			return err
 		}))
 		require.Len(t, cs, 40) // the test delivery is leased by its caller
@@ -146,7 +155,7 @@ func runDeliveriesRead(t *testing.T, open func(t *testing.T) store.Store) {
 				WebhookID: c.WebhookID, AccountID: c.AccountID, EventID: c.EventID, EventType: c.EventType, Number: 1,
 				StatusCode: 503, Error: "HTTP 503", CreatedAt: now}, LeaseUntil: c.LeaseUntil, State: webhook.DeliveryFailed})
 		}
-		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, outs) }))
+		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryComplete(ctx, outs, nil) }))
 		s, err := st.WebhookStatsGet(ctx, w.ID, now.Add(-time.Hour))
 		require.NoError(t, err)
 		require.Equal(t, int64(40), s.Failed)
@@ -212,4 +221,31 @@ func runDeliveriesRead(t *testing.T, open func(t *testing.T) store.Store) {
 		require.Equal(t, int64(8), s.Pending, "the recovered ones; the pending test delivery is its request's to send")
 		require.Equal(t, int64(32), s.Failed)
 	})
+}
+
+// publishData is publishTx with the event's data kept on the event (as delivery.Publish keeps it,
+// which this package cannot import: delivery's tests import storetest). It returns the event too.
+func publishData(ctx context.Context, tx store.Tx, accountID, eventType, data string, at time.Time) (*webhook.Event, []*webhook.Delivery, error) {
+	hooks, err := tx.WebhookListSubscribed(ctx, accountID, eventType)
+	if err != nil {
+		return nil, nil, err
+	}
+	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: at, Data: []byte(data)}
+	if err := tx.EventInsert(ctx, e); err != nil {
+		return nil, nil, err
+	}
+	ds := make([]*webhook.Delivery, len(hooks))
+	for i, w := range hooks {
+		state := webhook.DeliveryPending
+		if !w.IsActive {
+			state = webhook.DeliveryHeld
+		}
+		ds[i] = &webhook.Delivery{ID: randid.New("dlv_"), AccountID: accountID, WebhookID: w.ID, EventID: e.ID,
+			EventType: eventType, Body: []byte(`{"event":"` + eventType + `","data":` + data + `}`),
+			State: state, NextAttemptAt: at, CreatedAt: at}
+	}
+	if len(ds) == 0 {
+		return e, nil, nil
+	}
+	return e, ds, tx.DeliveryInsert(ctx, ds)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quikly/webhooks/internal/app"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/webhook"
 )
@@ -92,8 +91,8 @@ func BenchDeliveriesRead(b *testing.B, st store.Store, acct string, rows int, ba
 		require.NoError(b, err)
 		count := time.Since(t0)
 		require.Equal(b, 100_000, n)
-		// As app.RecoverDeliveries does it: batches of app.RecoverBatch, one transaction each.
-		p.Limit = app.RecoverBatch
+		// As app.RecoverDeliveries does it: batches of store.DeliveryRecoverBatch, one transaction each.
+		p.Limit = store.DeliveryRecoverBatch
 		t0 = time.Now()
 		total, txs := 0, 0
 		for {
@@ -102,7 +101,7 @@ func BenchDeliveriesRead(b *testing.B, st store.Store, acct string, rows int, ba
 				return err
 			}))
 			total, txs = total+n, txs+1
-			if n < app.RecoverBatch {
+			if n < store.DeliveryRecoverBatch {
 				break
 			}
 		}

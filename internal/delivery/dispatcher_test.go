@@ -1,0 +1,494 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quikly/webhooks/internal/randid"
+	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/sqlite"
+	"github.com/quikly/webhooks/internal/testsignal"
+	"github.com/quikly/webhooks/internal/webhook"
+)
+
+// waitFor returns the next value of a test signal, failing the test if none comes within a generous
+// hang guard (not a timing assertion).
+func waitFor[T any](t *testing.T, s *testsignal.Signal[T], what string) T {
+	t.Helper()
+	select {
+	case v := <-s.C():
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no %s signal", what)
+		var zero T
+		return zero
+	}
+}
+
+// nextReq returns the receiver's next request, failing the test if none comes within a generous hang
+// guard (not a timing assertion).
+func nextReq(t *testing.T, rc *receiver) received {
+	t.Helper()
+	select {
+	case r := <-rc.reqs:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("receiver: no request arrived")
+		return received{}
+	}
+}
+
+// faultStore is the real store with faults switched on by the test: failed or stalled outcome
+// writes, failed claims. Each fault is a failing statement inside a real transaction, which rolls
+// back as a database error would.
+type faultStore struct {
+	store.Store
+	failCompletes  atomic.Int32 // DeliveryComplete fails this many more times
+	stallCompletes atomic.Bool  // DeliveryComplete blocks until its context ends
+	failClaims     atomic.Bool  // DeliveryClaimDue fails while set
+}
+
+var errInjected = errors.New("injected database failure")
+
+func (s *faultStore) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.Store.Tx(ctx, func(tx store.Tx) error { return fn(&faultTx{Tx: tx, s: s}) })
+}
+
+type faultTx struct {
+	store.Tx
+	s *faultStore
+}
+
+func (tx *faultTx) DeliveryComplete(ctx context.Context, os []*store.DeliveryOutcome, health []*webhook.HealthChange) error {
+	if tx.s.stallCompletes.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if tx.s.failCompletes.Add(-1) >= 0 {
+		return errInjected
+	}
+	return tx.Tx.DeliveryComplete(ctx, os, health)
+}
+
+func (tx *faultTx) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueWebhooksParams) ([]*store.DueWebhook, error) {
+	if tx.s.failClaims.Load() {
+		return nil, errInjected
+	}
+	return tx.Tx.DeliveryDueWebhooks(ctx, p)
+}
+
+func (tx *faultTx) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
+	if tx.s.failClaims.Load() {
+		return nil, errInjected
+	}
+	return tx.Tx.DeliveryClaimDue(ctx, p)
+}
+
+// fakeClock is a clock the test moves; it starts at the real time.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// gate is a receiver's handler that holds every request until opened, counting the requests it holds
+// at once.
+type gate struct {
+	open              chan struct{}
+	once              sync.Once
+	inflight, maxSeen atomic.Int64
+}
+
+// gate returns a new gate, released before the dispatcher stops at cleanup, so that a failing test
+// never leaves a handler, and Stop, hanging.
+func (b *dispatcherBundle) gate(t *testing.T) *gate {
+	g := &gate{open: make(chan struct{})}
+	t.Cleanup(g.release)
+	b.gates = append(b.gates, g)
+	return g
+}
+
+// release lets every held request, and every later one, through.
+func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
+
+func (g *gate) handler(w http.ResponseWriter, r *http.Request) {
+	n := g.inflight.Add(1)
+	for m := g.maxSeen.Load(); n > m && !g.maxSeen.CompareAndSwap(m, n); m = g.maxSeen.Load() {
+	}
+	<-g.open
+	g.inflight.Add(-1)
+}
+
+type dispatcherBundle struct {
+	st        *faultStore
+	accountID string
+	clock     *fakeClock
+	logs      *lockedBuffer
+	gates     []*gate
+}
+
+func dispatcherSetup(t *testing.T) *dispatcherBundle {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "quikly.db"), sqlite.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	b := &dispatcherBundle{st: &faultStore{Store: db}, clock: &fakeClock{now: time.Now()}, logs: &lockedBuffer{}}
+	require.NoError(t, db.Tx(t.Context(), func(tx store.Tx) error {
+		acct, err := tx.AccountGetOrCreate(t.Context(), "acme", b.clock.Now())
+		if err != nil {
+			return err
+		}
+		b.accountID = acct.ID
+		return nil
+	}))
+	return b
+}
+
+// webhook creates an active webhook of the bundle's account, subscribed to proposal.created, to url.
+func (b *dispatcherBundle) webhook(t *testing.T, url string) string {
+	t.Helper()
+	now := b.clock.Now()
+	w := &webhook.Webhook{ID: randid.New("wh_"), AccountID: b.accountID, Name: "test", URL: url,
+		Events: []string{webhook.ProposalCreated}, IsActive: true, Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}
+	require.NoError(t, b.st.Store.Tx(t.Context(), func(tx store.Tx) error { return tx.WebhookInsert(t.Context(), w) }))
+	return w.ID
+}
+
+// publish publishes n proposal.created events to every subscribed webhook and returns the
+// deliveries, in order.
+func (b *dispatcherBundle) publish(t *testing.T, n int) []*webhook.Delivery {
+	t.Helper()
+	var all []*webhook.Delivery
+	for i := range n {
+		require.NoError(t, b.st.Store.Tx(t.Context(), func(tx store.Tx) error {
+			_, ds, err := Publish(t.Context(), tx, b.accountID, webhook.ProposalCreated, map[string]int{"i": i}, b.clock.Now())
+			all = append(all, ds...)
+			return err
+		}))
+	}
+	return all
+}
+
+// dispatcher starts a dispatcher over the bundle's store with its test signals on, stopped at
+// cleanup.
+func (b *dispatcherBundle) dispatcher(t *testing.T, mod func(*DispatcherConfig)) *Dispatcher {
+	t.Helper()
+	cfg := &DispatcherConfig{Store: b.st, Sender: NewSender(SenderConfig{AllowPrivate: true}),
+		Policy: RetryPolicy{Schedule: []time.Duration{time.Hour}}, Clock: b.clock,
+		Logger: slog.New(slog.NewTextHandler(b.logs, nil)), PollInterval: 20 * time.Millisecond}
+	if mod != nil {
+		mod(cfg)
+	}
+	d, err := NewDispatcher(cfg)
+	require.NoError(t, err)
+	d.testSignals.Init()
+	require.NoError(t, d.Start(t.Context()))
+	t.Cleanup(func() {
+		for _, g := range b.gates {
+			g.release()
+		}
+		d.Stop()
+	})
+	return d
+}
+
+// delivery reads a delivery back from the store.
+func (b *dispatcherBundle) delivery(t *testing.T, id string) *webhook.Delivery {
+	t.Helper()
+	d, err := b.st.DeliveryGet(t.Context(), b.accountID, id)
+	require.NoError(t, err)
+	return d
+}
+
+// lockedBuffer is a log sink safe for the dispatcher's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func claimedIDs(cs []*store.ClaimedDelivery) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func TestDispatcherConfig(t *testing.T) {
+	t.Parallel()
+	st := &faultStore{}
+	sender := NewSender(SenderConfig{})
+
+	t.Run("ZeroValueTakesDefaults", func(t *testing.T) {
+		t.Parallel()
+		c := (&DispatcherConfig{Store: st, Sender: sender}).WithDefaults()
+		require.NoError(t, c.validate())
+		require.Equal(t, WorkersDefault, c.Workers)
+		require.Equal(t, PerWebhookDefault, c.PerWebhook)
+		require.Equal(t, BatchSizeDefault, c.BatchSize)
+		require.Equal(t, PollIntervalDefault, c.PollInterval)
+		require.Equal(t, StoreTimeoutDefault, c.StoreTimeout)
+		require.NotNil(t, c.Logger)
+	})
+
+	t.Run("OutOfRangeIsAnError", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			mod  func(*DispatcherConfig)
+			want string
+		}{
+			{func(c *DispatcherConfig) { c.Workers = -1 }, "Workers must be at least 1"},
+			{func(c *DispatcherConfig) { c.PerWebhook = -3 }, "PerWebhook must be at least 1"},
+			{func(c *DispatcherConfig) { c.BatchSize = -1 }, "BatchSize must be at least 1"},
+			{func(c *DispatcherConfig) { c.PollInterval = -time.Second }, "PollInterval must be positive"},
+			{func(c *DispatcherConfig) { c.StoreTimeout = -time.Second }, "StoreTimeout must be positive"},
+			{func(c *DispatcherConfig) { c.Store = nil }, "Store is required"},
+			{func(c *DispatcherConfig) { c.Sender = nil }, "Sender is required"},
+		} {
+			cfg := &DispatcherConfig{Store: st, Sender: sender}
+			tc.mod(cfg)
+			_, err := NewDispatcher(cfg)
+			require.ErrorContains(t, err, tc.want)
+		}
+	})
+
+	t.Run("MaintainerOutOfRangeIsAnError", func(t *testing.T) {
+		t.Parallel()
+		_, err := NewMaintainer(&MaintainerConfig{Store: st, Retention: -time.Hour})
+		require.ErrorContains(t, err, "Retention must be positive")
+		_, err = NewMaintainer(&MaintainerConfig{Store: st, BatchSize: -1})
+		require.ErrorContains(t, err, "BatchSize must be at least 1")
+		_, err = NewMaintainer(&MaintainerConfig{})
+		require.ErrorContains(t, err, "Store is required")
+		m, err := NewMaintainer(&MaintainerConfig{Store: st})
+		require.NoError(t, err)
+		require.Equal(t, LogRetentionDefault, m.cfg.Retention)
+	})
+
+	t.Run("StartTwiceFailsStopTwiceIsHarmless", func(t *testing.T) {
+		t.Parallel()
+		b := dispatcherSetup(t)
+		d := b.dispatcher(t, nil)
+		require.ErrorContains(t, d.Start(t.Context()), "already started")
+		d.Stop()
+		d.Stop()
+		never, err := NewDispatcher(&DispatcherConfig{Store: st, Sender: sender})
+		require.NoError(t, err)
+		never.Stop() // before Start: nothing to stop
+	})
+}
+
+// TestDispatcherPerWebhookCap: a webhook never has more than PerWebhook attempts in flight, and while
+// it is at its cap another webhook's deliveries still go through.
+func TestDispatcherPerWebhookCap(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	hung := b.gate(t)
+	hungRcv := newReceiver(t, hung.handler)
+	healthy := newReceiver(t, nil)
+	hungID := b.webhook(t, hungRcv.srv.URL)
+	b.dispatcher(t, func(c *DispatcherConfig) { c.Workers, c.PerWebhook = 8, 2 })
+
+	b.publish(t, 6) // to the hung webhook only
+	nextReq(t, hungRcv)
+	nextReq(t, hungRcv)
+	b.webhook(t, healthy.srv.URL)
+	ds := b.publish(t, 3) // each event goes to both webhooks now
+	for range 3 {
+		nextReq(t, healthy)
+	}
+	require.LessOrEqual(t, hung.inflight.Load(), int64(2), "the hung webhook holds its cap and no more")
+	require.Empty(t, hungRcv.reqs, "no third attempt to the hung webhook started")
+	for _, d := range ds {
+		if d.WebhookID != hungID {
+			waitDone(t, b, d.ID)
+		}
+	}
+
+	hung.release()
+	for range 9 - 2 {
+		nextReq(t, hungRcv)
+	}
+	require.Equal(t, int64(2), hung.maxSeen.Load(), "never more than PerWebhook at once")
+}
+
+// waitDone waits until the delivery's outcome is written.
+func waitDone(t *testing.T, b *dispatcherBundle, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for b.delivery(t, id).State != webhook.DeliverySucceeded {
+		require.True(t, time.Now().Before(deadline), "delivery %s never succeeded", id)
+		time.Sleep(5 * time.Millisecond) // polling the database for an outcome; not a timing assertion
+	}
+}
+
+// TestDispatcherRetriesOutcomeWrites: an outcome write that fails is retried; the attempt is logged
+// once and not sent again.
+func TestDispatcherRetriesOutcomeWrites(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	b.webhook(t, rcv.srv.URL)
+	b.st.failCompletes.Store(2)
+	d := b.dispatcher(t, nil)
+	ds := b.publish(t, 1)
+
+	require.ErrorIs(t, waitFor(t, &d.testSignals.OutcomeWriteFailed, "outcome write failed"), errInjected)
+	require.ErrorIs(t, waitFor(t, &d.testSignals.OutcomeWriteFailed, "outcome write failed"), errInjected)
+	written := waitFor(t, &d.testSignals.OutcomesWritten, "outcomes written")
+	require.Len(t, written, 1)
+	require.Equal(t, ds[0].ID, written[0].Attempt.DeliveryID)
+
+	got := b.delivery(t, ds[0].ID)
+	require.Equal(t, webhook.DeliverySucceeded, got.State)
+	require.Equal(t, 1, got.Attempts, "one attempt logged")
+	require.Len(t, rcv.reqs, 1, "sent once: the retried write did not re-send")
+	require.Contains(t, b.logs.String(), "write delivery outcomes; retrying")
+}
+
+// TestDispatcherStopWithAttemptsInFlight: Stop claims nothing more, waits for the attempt in flight
+// and writes its outcome before it returns; what it never claimed stays pending, unleased, for the
+// next process.
+func TestDispatcherStopWithAttemptsInFlight(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	g := b.gate(t)
+	rcv := newReceiver(t, g.handler)
+	b.webhook(t, rcv.srv.URL)
+	ds := b.publish(t, 3)
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.Workers, c.PerWebhook = 4, 1 })
+	require.Equal(t, []string{ds[0].ID}, claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")), "the cap allots one")
+	nextReq(t, rcv)
+
+	stopped := make(chan struct{})
+	go func() { d.Stop(); close(stopped) }()
+	g.release()
+	<-stopped
+	written := waitFor(t, &d.testSignals.OutcomesWritten, "outcomes written")
+	require.Equal(t, ds[0].ID, written[0].Attempt.DeliveryID)
+	require.Equal(t, webhook.DeliverySucceeded, b.delivery(t, ds[0].ID).State, "the in-flight attempt's outcome was written before Stop returned")
+	for _, dl := range ds[1:] {
+		got := b.delivery(t, dl.ID)
+		require.Equal(t, webhook.DeliveryPending, got.State)
+		require.True(t, got.LockedUntil.IsZero(), "never claimed: another process may take it now")
+	}
+	require.Empty(t, rcv.reqs, "nothing was sent after Stop began")
+}
+
+// TestDispatcherOutcomeWriteHasATimeLimit: an outcome write that hangs (a stalled connection) ends
+// at StoreTimeout and is retried; once the database answers, the outcome is written.
+func TestDispatcherOutcomeWriteHasATimeLimit(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	b.webhook(t, rcv.srv.URL)
+	b.st.stallCompletes.Store(true)
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.StoreTimeout = 100 * time.Millisecond })
+	ds := b.publish(t, 1)
+	require.ErrorIs(t, waitFor(t, &d.testSignals.OutcomeWriteFailed, "outcome write failed"), context.DeadlineExceeded,
+		"the stalled write ended at its time limit")
+	b.st.stallCompletes.Store(false)
+	written := waitFor(t, &d.testSignals.OutcomesWritten, "outcomes written")
+	require.Equal(t, ds[0].ID, written[0].Attempt.DeliveryID)
+	require.Equal(t, webhook.DeliverySucceeded, b.delivery(t, ds[0].ID).State)
+}
+
+// TestDispatcherStopCutsOutcomeRetriesShort: while outcome writes keep failing, Stop waits
+// StoreTimeout for them and then ends the backoff at once: no further try after it gave up, instead
+// of sleeping through the rest of the backoff series (which would block a shutdown for half a minute).
+func TestDispatcherStopCutsOutcomeRetriesShort(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	b.webhook(t, rcv.srv.URL)
+	b.st.failCompletes.Store(1 << 20)
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.StoreTimeout = 50 * time.Millisecond })
+	b.publish(t, 1)
+	// After the sixth failure the writer backs off for 3.2 s, far longer than Stop's 50 ms grace.
+	for range 6 {
+		// Injected, or a claim holding the writer past the short StoreTimeout: a failure either way.
+		require.Error(t, waitFor(t, &d.testSignals.OutcomeWriteFailed, "outcome write failed"))
+	}
+	d.Stop()
+	require.Empty(t, d.testSignals.OutcomeWriteFailed.C(), "no try after Stop gave up waiting")
+	require.Contains(t, b.logs.String(), "giving up at shutdown")
+}
+
+// TestDispatcherLogsAnOutageOnce: claims failing through a database outage log one error, and one
+// line when claims work again, however many polls fail in between.
+func TestDispatcherLogsAnOutageOnce(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	b.webhook(t, rcv.srv.URL)
+	b.st.failClaims.Store(true)
+	d := b.dispatcher(t, nil)
+	for range 5 {
+		waitFor(t, &d.testSignals.ClaimFailed, "claim failed")
+	}
+	b.st.failClaims.Store(false)
+	b.publish(t, 1)
+	nextReq(t, rcv)
+
+	logs := b.logs.String()
+	require.Equal(t, 1, strings.Count(logs, "claim deliveries failed"), "logs:\n%s", logs)
+	require.Equal(t, 1, strings.Count(logs, "claim deliveries recovered"), "logs:\n%s", logs)
+
+	// A second outage is logged again.
+	b.st.failClaims.Store(true)
+	for range 3 {
+		waitFor(t, &d.testSignals.ClaimFailed, "claim failed")
+	}
+	b.st.failClaims.Store(false)
+	b.publish(t, 1)
+	nextReq(t, rcv)
+	require.Equal(t, 2, strings.Count(b.logs.String(), "claim deliveries failed"))
+}
+
+// TestMaintainerStartStop: the maintainer runs at Start, signals each run, and Stop ends it.
+func TestMaintainerStartStop(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	m, err := NewMaintainer(&MaintainerConfig{Store: b.st, Clock: b.clock, Interval: time.Hour})
+	require.NoError(t, err)
+	m.TestSignals.Init()
+	require.NoError(t, m.Start(t.Context()))
+	require.ErrorContains(t, m.Start(t.Context()), "already started")
+	require.NoError(t, waitFor(t, &m.TestSignals.Swept, "swept"))
+	m.Stop()
+	m.Stop()
+}

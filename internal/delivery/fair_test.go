@@ -1,0 +1,78 @@
+package delivery
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quikly/webhooks/internal/store"
+)
+
+func dueHooks(account string, n int) []*store.DueWebhook {
+	var out []*store.DueWebhook
+	for i := range n {
+		out = append(out, &store.DueWebhook{WebhookID: fmt.Sprintf("%s-wh%02d", account, i), AccountID: account})
+	}
+	return out
+}
+
+func allotted(as []store.ClaimAllotment) (byHook, byAccount map[string]int) {
+	byHook, byAccount = map[string]int{}, map[string]int{}
+	for _, a := range as {
+		byHook[a.WebhookID] += a.Limit
+		byAccount[a.WebhookID[:len(a.WebhookID)-5]] += a.Limit
+	}
+	return byHook, byAccount
+}
+
+func TestFairShare(t *testing.T) {
+	t.Parallel()
+
+	t.Run("AccountsFirstThenWebhooks", func(t *testing.T) {
+		t.Parallel()
+		// One account with 50 webhooks, another with one: 10 slots split 5/5 across the accounts,
+		// however many webhooks the first has.
+		due := append(dueHooks("noisy", 50), dueHooks("quiet", 1)...)
+		_, byAccount := allotted(fairShare(due, 10, 1000, 16, newInflightCounts(), map[string]uint64{}))
+		require.Equal(t, map[string]int{"noisy": 5, "quiet": 5}, byAccount)
+	})
+
+	t.Run("CapsHold", func(t *testing.T) {
+		t.Parallel()
+		in := newInflightCounts()
+		in.add("quiet-wh00", "quiet", 5)
+		in.add("noisy-wh00", "noisy", 3)
+		due := append(dueHooks("noisy", 3), dueHooks("quiet", 1)...)
+		due[0].BreakerOpen = true
+		byHook, byAccount := allotted(fairShare(due, 100, 6, 6, in, map[string]uint64{}))
+		require.Equal(t, 1, byHook["quiet-wh00"], "per-webhook cap: 6 with 5 in flight")
+		require.Zero(t, byHook["noisy-wh00"], "breaker open with attempts in flight: no more")
+		require.Equal(t, 3, byAccount["noisy"], "per-account cap: 6 with 3 in flight")
+	})
+
+	t.Run("BreakerOpenGetsOneProbe", func(t *testing.T) {
+		t.Parallel()
+		due := dueHooks("a", 1)
+		due[0].BreakerOpen = true
+		got := fairShare(due, 100, 100, 16, newInflightCounts(), map[string]uint64{})
+		require.Equal(t, []store.ClaimAllotment{{WebhookID: "a-wh00", Limit: 1, Probe: true}}, got)
+	})
+
+	t.Run("LongestUnservedFirst", func(t *testing.T) {
+		t.Parallel()
+		due := append(dueHooks("a", 2), dueHooks("b", 2)...)
+		served := map[string]uint64{"a": 9, "a-wh00": 9, "a-wh01": 8, "b": 5, "b-wh00": 1, "b-wh01": 4}
+		// One slot: account b was served longest ago, and its webhook wh00 within it.
+		require.Equal(t, []store.ClaimAllotment{{WebhookID: "b-wh00", Limit: 1}},
+			fairShare(due, 1, 100, 16, newInflightCounts(), served))
+		// Three: b, a, b — and a's longest unserved webhook is wh01.
+		byHook, _ := allotted(fairShare(due, 3, 100, 16, newInflightCounts(), served))
+		require.Equal(t, map[string]int{"b-wh00": 1, "b-wh01": 1, "a-wh01": 1}, byHook)
+	})
+
+	t.Run("NothingFree", func(t *testing.T) {
+		t.Parallel()
+		require.Empty(t, fairShare(dueHooks("a", 3), 0, 100, 16, newInflightCounts(), map[string]uint64{}))
+	})
+}
