@@ -248,7 +248,7 @@ type bench struct {
 
 // commonArgs are the flags of quikly serve in every scenario: the benchmark's, then --quikly-arg.
 func (b *bench) commonArgs() []string {
-	return append([]string{"--allow-private-targets", "--rate-limit=-1", "--retry-schedule", "1s,5s,30s"}, b.o.Serve...)
+	return append([]string{"--allow-private-targets", "--rate-limit=0", "--retry-schedule", "1s,5s,30s"}, b.o.Serve...)
 }
 
 // run runs the scenarios of o, prints the table to out and writes the JSON file. Progress goes to
@@ -274,7 +274,7 @@ func run(ctx context.Context, o *options, out, progress io.Writer) (*Report, err
 	// The notes are about the benchmark scenarios; soak says how it runs quikly in its own result.
 	if slices.ContainsFunc(o.Scenarios, func(s string) bool { return !slices.Contains(soloScenarios, s) }) {
 		rep.QuiklyArgs, rep.Notes = b.commonArgs(), []string{
-			"quikly serve runs with --rate-limit -1: the API's per-key rate limit (100/s by default) is out of the way, so e2e and paced measure the service rather than the limiter.",
+			"quikly serve runs with --rate-limit 0 (disabled): the API's per-key rate limit (100/s by default) is out of the way, so e2e and paced measure the service rather than the limiter.",
 			"quikly serve runs with --retry-schedule 1s,5s,30s, so that a failed attempt shows up within the run as a duplicate request (reported) instead of stalling it.",
 			"Ratios compare rates measured in this run on this machine; the receiver, the load generators and quikly share its CPUs.",
 			"Latencies run from when a create request was sent (paced: when it was scheduled) to when the receiver had read the delivery.",

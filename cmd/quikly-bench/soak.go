@@ -172,9 +172,9 @@ func (b *bench) runSoak(ctx context.Context, res *Result) (err error) {
 	defer stopProcs()
 	common := []string{"--database", dbURL, "--allow-private-targets", "--retry-schedule", soakRetrySchedule,
 		"--delivery-timeout", soakDeliveryTimeout.String()}
-	s.serve = &proc{role: "serve", argv: append(append([]string{"serve", "--addr", "127.0.0.1:0", "--rate-limit=-1"}, common...), b.o.Serve...)}
+	s.serve = &proc{role: "serve", argv: append(append([]string{"serve", "--addr", "127.0.0.1:0", "--rate-limit=0"}, common...), b.o.Serve...)}
 	s.ps.procs = []*proc{s.serve}
-	res.detail("serve_flags", slices.Concat([]string{"--rate-limit=-1"}, common[2:], b.o.Serve))
+	res.detail("serve_flags", slices.Concat([]string{"--rate-limit=0"}, common[2:], b.o.Serve))
 	if s.postgres {
 		res.detail("worker_flags", common[2:])
 	}
