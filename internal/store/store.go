@@ -33,6 +33,7 @@ type Store interface {
 type Reader interface {
 	ProposalReader
 	SessionReader
+	DeliveryReader
 	// AccountGetByName returns the account named name, or errs.ErrNotFound.
 	AccountGetByName(ctx context.Context, name string) (*account.Account, error)
 	// APIKeyGetByHash returns the live key whose SHA-256 is hash, with its account, or
@@ -60,6 +61,7 @@ type Tx interface {
 	Reader
 	ProposalWriter
 	SessionWriter
+	DeliveryRecoverer
 	AccountGetOrCreate(ctx context.Context, name string, now time.Time) (*account.Account, error)
 	APIKeyInsert(ctx context.Context, p *APIKeyInsertParams) error
 	// APIKeyTouch records that key id was used at now.
