@@ -275,7 +275,9 @@ func TestRetryNowOfPendingAttemptsNow(t *testing.T) {
 // A retry now that lands when the scheduled retry falls due makes one attempt, not two.
 func TestRetryNowWhenTheScheduledRetryFallsDue(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{RetrySchedule: []time.Duration{time.Millisecond}})
+	// A long delivery timeout: on a loaded machine a 2 s timeout of an answered request would be one
+	// more attempt than the test counts.
+	e := testenv.Start(t, testenv.Options{RetrySchedule: []time.Duration{time.Millisecond}, DeliveryTimeout: time.Minute})
 	rcv := testenv.NewReceiver(t)
 	var mu sync.Mutex
 	first := true
@@ -397,7 +399,9 @@ func TestRecoverOnAPausedWebhookHolds(t *testing.T) {
 // and none is answered 200 twice (no crash, so at-least-once allows no duplicate here).
 func TestRecoverRacesARunningDispatcher(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{RetrySchedule: []time.Duration{}})
+	// A long delivery timeout: on a loaded machine a 2 s timeout of an answered request would fail a
+	// fresh delivery, which the second recover would then rightly take too.
+	e := testenv.Start(t, testenv.Options{RetrySchedule: []time.Duration{}, DeliveryTimeout: time.Minute})
 	rcv := testenv.NewReceiver(t)
 	var mu sync.Mutex
 	failing := true
