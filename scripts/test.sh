@@ -28,3 +28,27 @@ go test -race -count=1 -timeout 20m ./...
 echo "== end-to-end tests again on PostgreSQL"
 # (In cmd/quikly, the kill -9, SIGTERM and listen tests take testenv's database; the others repeat.)
 QUIKLY_TEST_BACKEND=postgres go test -race -count=1 -timeout 20m ./internal/e2e/ ./internal/ui/... ./cmd/quikly/
+echo "== fuzz: a short run of each fuzz target (plain go test above already ran their seed corpora)"
+# Go fuzzes one target per invocation: 11 targets × QUIKLY_FUZZTIME (8s by default) = 88 s of fuzzing,
+# about 2.5 minutes of wall time with the instrumented builds.
+# RELIABILITY.md ("Fuzzing") lists the targets and the longer runs made of each.
+fuzz_targets='FuzzDecode ./internal/api
+FuzzAPIRequest ./internal/api
+FuzzMoneyFormatParse ./internal/proposal
+FuzzParseMoney ./internal/proposal
+FuzzTotal ./internal/proposal
+FuzzCursor ./internal/app
+FuzzListenVerify ./internal/listen
+FuzzDialer ./internal/netguard
+FuzzControl ./internal/netguard
+FuzzValidateURL ./internal/webhook
+FuzzRender ./internal/render'
+# A new target must be added above, or CI would never fuzz it.
+for f in $(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' internal cmd | cut -c6- | sort -u); do
+  grep -q "^$f " <<<"$fuzz_targets" || { echo "fuzz target $f is missing from scripts/test.sh"; exit 1; }
+done
+fuzztime="${QUIKLY_FUZZTIME:-8s}"
+while read -r target pkg; do
+  echo "-- $target ($pkg, $fuzztime)"
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" </dev/null
+done <<<"$fuzz_targets"

@@ -229,6 +229,7 @@ func (h *Handler) routes() {
 	h.route("/webhooks/{id}/logs/{log_id}/resend", map[string]http.HandlerFunc{"POST": h.handleLogResend})
 	h.route("/webhook-events", map[string]http.HandlerFunc{"GET": h.handleEventCatalogue})
 	h.proposalRoutes()
+	h.deliveryRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, errs.Errorf(errs.NotFound, "No such endpoint: %s %s.", r.Method, r.URL.Path))
 	})

@@ -71,8 +71,14 @@ func shapeError(err error) error {
 		}
 		return errs.Field(field, "must be "+describe(typeErr.Type.Kind().String()))
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return errs.Field(strings.Trim(name, `"`), "is not a known field")
+	if quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		// encoding/json writes the key with %q: unquote it, so that the field named is the key the
+		// client sent (`a"b`, not `a\"b`).
+		name, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			name = strings.Trim(quoted, `"`)
+		}
+		return errs.Field(name, "is not a known field")
 	}
 	return errs.Field("body", "has the wrong shape")
 }

@@ -31,6 +31,9 @@ type App struct {
 	Notify func()
 	// Clock is the time of every change; nil means the real clock.
 	Clock clock.Clock
+	// LogRetention is how long logs and events are kept (recover cannot reach further back); zero
+	// means delivery.LogRetentionDefault.
+	LogRetention time.Duration
 	// MaxWebhooks caps the webhooks of one account. Defaults to MaxWebhooksDefault; -1 means no cap.
 	MaxWebhooks int
 }

@@ -325,34 +325,37 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 	var allotted map[string]int
 	var rated []*store.DueWebhook
 	tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
-	err := d.cfg.Store.Tx(tctx, func(tx store.Tx) error {
-		claimed, allotted, rated = nil, nil, nil
-		// The time once the transaction runs, not before it waited for the database: rate limits
-		// count from it, and a wait of varying length would bunch attempts up.
-		now = d.now()
-		due, err := tx.DeliveryDueWebhooks(tctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
-		if err != nil || len(due) == 0 {
-			return err
+	// Which webhooks have due deliveries is read before the write transaction: it walks every
+	// webhook with pending deliveries, and SQLite's one writer need not wait for that. The claim's
+	// UPDATEs check again that what they take is still due (and the rate it may spend).
+	due, err := d.cfg.Store.DeliveryDueWebhooks(tctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
+	for _, w := range due {
+		if w.Rate.Limit > 0 {
+			rated = append(rated, w)
 		}
-		for _, w := range due {
-			if w.Rate.Limit > 0 {
-				rated = append(rated, w)
+	}
+	if err == nil && len(due) > 0 {
+		err = d.cfg.Store.Tx(tctx, func(tx store.Tx) error {
+			claimed, allotted = nil, nil
+			// The time once the transaction runs, not before it waited for the database: rate
+			// limits count from it, and a wait of varying length would bunch attempts up.
+			now = d.now()
+			d.mu.Lock()
+			allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.served, now)
+			d.mu.Unlock()
+			if len(allotments) == 0 {
+				return nil
 			}
-		}
-		d.mu.Lock()
-		allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.served, now)
-		d.mu.Unlock()
-		if len(allotments) == 0 {
-			return nil
-		}
-		allotted = make(map[string]int, len(allotments))
-		for _, a := range allotments {
-			allotted[a.WebhookID] = a.Limit
-		}
-		claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
-			Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments})
-		return err
-	})
+			allotted = make(map[string]int, len(allotments))
+			for _, a := range allotments {
+				allotted[a.WebhookID] = a.Limit
+			}
+			var err error
+			claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
+				Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments})
+			return err
+		})
+	}
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {

@@ -56,7 +56,7 @@ type faultStore struct {
 	store.Store
 	failCompletes  atomic.Int32 // DeliveryComplete fails this many more times
 	stallCompletes atomic.Bool  // DeliveryComplete blocks until its context ends
-	failClaims     atomic.Bool  // DeliveryClaimDue fails while set
+	failClaims     atomic.Bool  // DeliveryDueWebhooks and DeliveryClaimDue fail while set
 }
 
 var errInjected = errors.New("injected database failure")
@@ -81,11 +81,12 @@ func (tx *faultTx) DeliveryComplete(ctx context.Context, os []*store.DeliveryOut
 	return tx.Tx.DeliveryComplete(ctx, os, health)
 }
 
-func (tx *faultTx) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueWebhooksParams) ([]*store.DueWebhook, error) {
-	if tx.s.failClaims.Load() {
+// DeliveryDueWebhooks is the claim's first step, a read before its transaction.
+func (s *faultStore) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueWebhooksParams) ([]*store.DueWebhook, error) {
+	if s.failClaims.Load() {
 		return nil, errInjected
 	}
-	return tx.Tx.DeliveryDueWebhooks(ctx, p)
+	return s.Store.DeliveryDueWebhooks(ctx, p)
 }
 
 func (tx *faultTx) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {

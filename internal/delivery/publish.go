@@ -42,17 +42,18 @@ func publishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, eventType
 
 func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time, hooks []*webhook.Webhook, lease time.Time) (*webhook.Event, []*webhook.Delivery, error) {
 	now = now.UTC()
+	dataJSON, err := json.Marshal(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("publish %s: encode data: %w", eventType, err)
+	}
 	test := !lease.IsZero() // only a test is inserted leased, to its sender
-	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now, Test: test}
+	// The event keeps its data (GET /events), so events no webhook took can be caught up on too.
+	e := &webhook.Event{ID: randid.New("evt_"), AccountID: accountID, Type: eventType, OccurredAt: now, Test: test, Data: dataJSON}
 	if err := tx.EventInsert(ctx, e); err != nil {
 		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
 	}
 	if len(hooks) == 0 {
 		return e, nil, nil
-	}
-	dataJSON, err := json.Marshal(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("publish %s: encode data: %w", eventType, err)
 	}
 	ds := make([]*webhook.Delivery, len(hooks))
 	for i, w := range hooks {

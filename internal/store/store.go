@@ -33,6 +33,7 @@ type Store interface {
 type Reader interface {
 	ProposalReader
 	SessionReader
+	DeliveryReader
 	// AccountGetByName returns the account named name, or errs.ErrNotFound.
 	AccountGetByName(ctx context.Context, name string) (*account.Account, error)
 	// APIKeyGetByHash returns the live key whose SHA-256 is hash, with its account, or
@@ -49,6 +50,10 @@ type Reader interface {
 	AttemptList(ctx context.Context, p *AttemptListParams) ([]*webhook.Attempt, error)
 	DeliveryGet(ctx context.Context, accountID, id string) (*webhook.Delivery, error)
 	QueueStats(ctx context.Context) (*QueueStats, error)
+	// DeliveryDueWebhooks lists the webhooks that have deliveries due at p.Now, at most p.Limit,
+	// with what a fair claim needs to share slots between them. It is a read: a claim runs it before
+	// its write transaction, so the one SQLite writer is not held while it walks the webhooks.
+	DeliveryDueWebhooks(ctx context.Context, p *DeliveryDueWebhooksParams) ([]*DueWebhook, error)
 }
 
 // Tx is a write transaction. It also reads, seeing its own writes.
@@ -56,6 +61,7 @@ type Tx interface {
 	Reader
 	ProposalWriter
 	SessionWriter
+	DeliveryRecoverer
 	AccountGetOrCreate(ctx context.Context, name string, now time.Time) (*account.Account, error)
 	APIKeyInsert(ctx context.Context, p *APIKeyInsertParams) error
 	// APIKeyTouch records that key id was used at now.
@@ -85,9 +91,6 @@ type Tx interface {
 	EventInsert(ctx context.Context, e *webhook.Event) error
 	// DeliveryInsert inserts deliveries; a delivery for a paused webhook should arrive held.
 	DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error
-	// DeliveryDueWebhooks lists the webhooks that have deliveries due at p.Now, at most p.Limit,
-	// with what a fair claim needs to share slots between them.
-	DeliveryDueWebhooks(ctx context.Context, p *DeliveryDueWebhooksParams) ([]*DueWebhook, error)
 	// DeliveryClaimDue leases, for each allotment, up to its Limit due deliveries of its webhook,
 	// earliest due first. A claimed delivery is not due again until its lease expires. Test
 	// deliveries are never claimed: their sender attempts them once.

@@ -291,9 +291,12 @@ func (e *Env) Publish(key, eventType string, data any) *webhook.Event {
 	e.t.Helper()
 	ctx := context.Background()
 	var ev *webhook.Event
+	// Outside the transaction: authenticating may write (a key's last use), and on SQLite a Tx inside
+	// a Tx waits for itself.
+	acct := e.AccountID(key)
 	require.NoError(e.t, e.Service.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		ev, _, err = delivery.Publish(ctx, tx, e.AccountID(key), eventType, data, time.Now())
+		ev, _, err = delivery.Publish(ctx, tx, acct, eventType, data, time.Now())
 		return err
 	}))
 	e.Service.Dispatcher.Notify()

@@ -63,6 +63,8 @@ type Event struct {
 	// Test marks an event of the test operation: it goes to one webhook, is never retried and is
 	// not listed with the account's events.
 	Test bool
+	// Data is the event's data as JSON, the same bytes every delivery's body carries under "data".
+	Data []byte
 }
 
 // The errors logged for deliveries failed without being attempted.

@@ -8,7 +8,7 @@ import (
 )
 
 func (q *queries) EventInsert(ctx context.Context, e *webhook.Event) error {
-	_, err := q.exec(ctx, `INSERT INTO events (id, account_id, type, occurred_at, test) VALUES (?, ?, ?, ?, ?)`,
-		e.ID, e.AccountID, e.Type, sqlconv.MS(e.OccurredAt), e.Test)
+	_, err := q.exec(ctx, `INSERT INTO events (id, account_id, type, occurred_at, test, data) VALUES (?, ?, ?, ?, ?, ?)`,
+		e.ID, e.AccountID, e.Type, sqlconv.MS(e.OccurredAt), e.Test, eventData(e))
 	return err
 }

@@ -105,6 +105,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Proposals", func(t *testing.T) { runProposals(t, open) })
 	t.Run("Keys", func(t *testing.T) { runKeys(t, open) })
 	t.Run("Sessions", func(t *testing.T) { runSessions(t, open) })
+	t.Run("DeliveriesRead", func(t *testing.T) { runDeliveriesRead(t, open) })
 	t.Run("Health", func(t *testing.T) { runHealth(t, open) })
 	t.Run("Formats", func(t *testing.T) { runFormats(t, open) })
 

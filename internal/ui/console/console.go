@@ -123,6 +123,7 @@ func (c *handler) routes(mux *http.ServeMux) {
 	c.route(mux, "/webhooks/{id}/logs", map[string]http.HandlerFunc{"GET": c.authed(c.handleLogList)})
 	c.route(mux, "/webhooks/{id}/logs/{log_id}", map[string]http.HandlerFunc{"GET": c.authed(c.handleLogView)})
 	c.route(mux, "/webhooks/{id}/logs/{log_id}/resend", map[string]http.HandlerFunc{"POST": c.mutate(c.handleResend)})
+	c.deliveryRoutes(mux)
 	mux.HandleFunc("GET /static/", c.handleStatic)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, c.optionalSession(r), http.StatusNotFound, "")

@@ -186,7 +186,7 @@ type catalogueEntry struct {
 // handleCatalogue handles "GET /webhook-events": each event's description, example body and the
 // JSON Schema of its data.
 func (c *handler) handleCatalogue(w http.ResponseWriter, r *http.Request, s *app.Session) {
-	page := &cataloguePage{pageBase: pageBase{Title: "Event catalogue", Session: s,
+	page := &cataloguePage{pageBase: pageBase{Title: "Event catalogue", Session: s, Section: "catalogue",
 		Crumbs: []crumb{{Label: "Event catalogue"}}}}
 	for _, e := range webhook.Catalogue {
 		page.Events = append(page.Events, catalogueEntry{Event: e.Event, Description: e.Description,

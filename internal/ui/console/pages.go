@@ -10,6 +10,7 @@ import (
 
 	"github.com/quikly/webhooks/internal/app"
 	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -252,6 +253,8 @@ type webhookPage struct {
 	Webhook *webhookView
 	// TestResult is the attempt of a test event just sent, shown inline.
 	TestResult *attemptView
+	// Stats are the webhook's pending and held counts (SPEC §10).
+	Stats *store.WebhookStats
 }
 
 func webhookCrumbs(wh *webhookView, more ...crumb) []crumb {
@@ -274,7 +277,11 @@ func (c *handler) loadWebhookPage(r *http.Request, s *app.Session) (*webhookPage
 	if len(v.Recent) > 5 {
 		v.Recent = v.Recent[:5]
 	}
-	return &webhookPage{pageBase: pageBase{Title: wh.Name, Session: s, Crumbs: webhookCrumbs(v)}, Webhook: v}, nil
+	stats, err := c.app.WebhookStats(r.Context(), s.Account.ID, wh.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &webhookPage{pageBase: pageBase{Title: wh.Name, Session: s, Crumbs: webhookCrumbs(v)}, Webhook: v, Stats: stats}, nil
 }
 
 // handleWebhookView handles "GET /webhooks/{id}", with ?test={log id} after "Send test event": that

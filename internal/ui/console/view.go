@@ -25,6 +25,9 @@ type pageBase struct {
 	Notice string
 	// Wide lets a page use the full width (tables of logs).
 	Wide bool
+	// Section is the top navigation entry the page belongs to: "events" for the Events pages; empty
+	// means Webhooks. The layout marks that entry aria-current.
+	Section string
 }
 
 func (b *pageBase) base() *pageBase { return b }

@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"testing"
+
+	"github.com/pressly/goose/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
+)
+
+// A database made before events kept their data (migrations up to 00002) gets it from their
+// deliveries' bodies on upgrade, text as it was; an event without a delivery shows none.
+func TestUpgradeGivesEventsTheirData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	old, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	fsys, err := fs.Sub(migrations, "migrations")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectPostgres, old, fsys)
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, 2)
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
+		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
+			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '{proposal.created}', true, 'whsec_x', 0, 0)`,
+		`INSERT INTO events (id, account_id, type, occurred_at) VALUES ('evt_1', 'acct_1', 'proposal.created', 1000)`,
+		`INSERT INTO events (id, account_id, type, occurred_at) VALUES ('evt_2', 'acct_1', 'lead_session.created', 2000)`,
+		`INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, state,
+			next_attempt_at, created_at, updated_at)
+			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 'proposal.created', 'failed', 0, 1000, 1000)`,
+		`INSERT INTO delivery_bodies (delivery_seq, body) SELECT seq,
+			convert_to('{"event":"proposal.created","timestamp":"1970-01-01T00:00:01Z","webhook_id":"wh_1","data":{"b":1,"a":[2]}}', 'UTF8')
+			FROM deliveries WHERE id = 'dlv_1'`,
+	} {
+		_, err := old.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, old.Close())
+
+	db, err := Open(ctx, url, Options{MaxConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	e, err := db.EventGet(ctx, "acct_1", "evt_1")
+	require.NoError(t, err)
+	require.Equal(t, `{"b":1,"a":[2]}`, string(e.Data))
+	e, err = db.EventGet(ctx, "acct_1", "evt_2")
+	require.NoError(t, err)
+	require.Nil(t, e.Data)
+}
