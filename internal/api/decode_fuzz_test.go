@@ -172,13 +172,24 @@ func normalize(v any) any {
 	c := *p
 	items := make([]json.RawMessage, len(*p.LineItems))
 	for i, raw := range *p.LineItems {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			items[i] = raw
-			continue
-		}
-		items[i] = buf.Bytes()
+		items[i] = canonical(raw)
 	}
 	c.LineItems = &items
 	return &c
+}
+
+// canonical returns raw re-encoded by encoding/json (keys sorted, its escaping, numbers as written),
+// so that two spellings of one JSON value compare equal: a client's "&" and the encoder's "\u0026".
+func canonical(raw json.RawMessage) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return b
 }
