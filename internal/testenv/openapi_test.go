@@ -41,7 +41,7 @@ func fakeAPI(t *testing.T, status int, header map[string]string, body string) st
 }
 
 const webhookJSON = `{"id":"wh_2Qx8mD0k3Jf9LrT5vB7nZc1a","name":"CRM","url":"https://crm.example.com/h",` +
-	`"events":["proposal.created"],"is_active":true,"disabled_reason":null,"disabled_at":null,"created_at":"2026-04-03T14:30:00Z","updated_at":"2026-04-03T14:30:00Z"}`
+	`"events":["proposal.created"],"is_active":true,"disabled_reason":null,"disabled_at":null,"format":"json","headers":{},"rate_limit":null,"created_at":"2026-04-03T14:30:00Z","updated_at":"2026-04-03T14:30:00Z"}`
 
 // TestOpenAPICheckerFailsUndescribedResponses sends requests through the API client's transport to
 // a server that answers what the document does or does not describe, and checks which ones fail
