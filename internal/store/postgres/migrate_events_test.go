@@ -2,14 +2,9 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
-
-	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
 )
 
 // A database made before events kept their data (migrations up to 00002) gets it from their
@@ -17,16 +12,7 @@ import (
 func TestUpgradeGivesEventsTheirData(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	old, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectPostgres, old, fsys)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 2)
-	require.NoError(t, err)
-	for _, stmt := range []string{
+	url := databaseAt(t, 2,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '{proposal.created}', true, 'whsec_x', 0, 0)`,
@@ -38,11 +24,7 @@ func TestUpgradeGivesEventsTheirData(t *testing.T) {
 		`INSERT INTO delivery_bodies (delivery_seq, body) SELECT seq,
 			convert_to('{"event":"proposal.created","timestamp":"1970-01-01T00:00:01Z","webhook_id":"wh_1","data":{"b":1,"a":[2]}}', 'UTF8')
 			FROM deliveries WHERE id = 'dlv_1'`,
-	} {
-		_, err := old.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, old.Close())
+	)
 
 	db, err := Open(ctx, url, Options{MaxConns: 2})
 	require.NoError(t, err)

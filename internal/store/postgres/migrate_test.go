@@ -20,16 +20,7 @@ import (
 func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	old, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectPostgres, old, fsys)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 1)
-	require.NoError(t, err)
-	for _, stmt := range []string{
+	url := databaseAt(t, 1,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '{proposal.created}', true, 'whsec_x', 0, 0)`,
@@ -38,11 +29,7 @@ func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 			next_attempt_at, created_at, updated_at)
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 'proposal.created', '{"event":"proposal.created"}',
 			'pending', 0, 0, 0)`,
-	} {
-		_, err := old.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, old.Close())
+	)
 
 	db, err := Open(ctx, url, Options{MaxConns: 2})
 	require.NoError(t, err)
@@ -58,16 +45,7 @@ func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	old, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectPostgres, old, fsys)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 2)
-	require.NoError(t, err)
-	for _, stmt := range []string{
+	url := databaseAt(t, 2,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO api_keys (account_id, key_hash, created_at) VALUES ('acct_1', '\x0102', 5)`,
 		`INSERT INTO ui_sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES ('\x0a', 'acct_1', 't', 0, 9000000000000000)`,
@@ -79,11 +57,7 @@ func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 'test', 'pending', 10, 10, 0, 0),
 			('dlv_2', 'acct_1', 'wh_1', 'evt_2', 'proposal.created', 'pending', 10, NULL, 0, 0)`,
 		`INSERT INTO delivery_bodies (delivery_seq, body) SELECT seq, '{}' FROM deliveries`,
-	} {
-		_, err := old.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, old.Close())
+	)
 
 	db, err := Open(ctx, url, Options{MaxConns: 2})
 	require.NoError(t, err)
@@ -110,16 +84,7 @@ func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	old, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectPostgres, old, fsys)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 5)
-	require.NoError(t, err)
-	for _, stmt := range []string{
+	url := databaseAt(t, 5,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '{proposal.created}', true, 'whsec_x', 0, 0)`,
@@ -127,11 +92,7 @@ func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 		`INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, state, next_attempt_at, created_at, updated_at)
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 'proposal.created', 'pending', 10, 0, 0)`,
 		`INSERT INTO delivery_bodies (delivery_seq, body) SELECT seq, '{}' FROM deliveries WHERE id = 'dlv_1'`,
-	} {
-		_, err := old.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, old.Close())
+	)
 
 	db, err := Open(ctx, url, Options{MaxConns: 2})
 	require.NoError(t, err)
@@ -148,4 +109,26 @@ func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 	}))
 	require.Len(t, claimed, 1)
 	require.Empty(t, claimed[0].Headers)
+}
+
+// databaseAt makes a fresh database migrated up to version, as an older build left it, with stmts
+// run in it, and returns its URL.
+func databaseAt(t *testing.T, version int64, stmts ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	old, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	fsys, err := fs.Sub(migrations, "migrations")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectPostgres, old, fsys)
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, version)
+	require.NoError(t, err)
+	for _, stmt := range stmts {
+		_, err := old.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, old.Close())
+	return url
 }

@@ -2,12 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
-	"path/filepath"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -16,16 +12,7 @@ import (
 func TestUpgradeGivesEventsTheirData(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "quikly.db")
-	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	require.NoError(t, err)
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectSQLite3, old, fsys)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 2)
-	require.NoError(t, err)
-	for _, stmt := range []string{
+	path := databaseAt(t, 2,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '["proposal.created"]', 1, 'whsec_x', 0, 0)`,
@@ -36,11 +23,7 @@ func TestUpgradeGivesEventsTheirData(t *testing.T) {
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 1, 'proposal.created', 'failed', 0, 1000, 1000)`,
 		`INSERT INTO delivery_bodies (delivery_seq, body) VALUES (1,
 			CAST('{"event":"proposal.created","timestamp":"1970-01-01T00:00:01Z","webhook_id":"wh_1","data":{"b":1,"a":[2]}}' AS BLOB))`,
-	} {
-		_, err := old.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, old.Close())
+	)
 
 	db, err := Open(ctx, path, Options{})
 	require.NoError(t, err)

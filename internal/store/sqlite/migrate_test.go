@@ -19,16 +19,7 @@ import (
 func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "quikly.db")
-	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	require.NoError(t, err)
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectSQLite3, old, fsys)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 1)
-	require.NoError(t, err)
-	for _, stmt := range []string{
+	path := databaseAt(t, 1,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '["proposal.created"]', 1, 'whsec_x', 0, 0)`,
@@ -37,11 +28,7 @@ func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 			next_attempt_at, created_at, updated_at)
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 1, 'proposal.created', '{"event":"proposal.created"}',
 			'pending', 0, 0, 0)`,
-	} {
-		_, err := old.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, old.Close())
+	)
 
 	db, err := Open(ctx, path, Options{})
 	require.NoError(t, err)
@@ -57,16 +44,7 @@ func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "quikly.db")
-	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	require.NoError(t, err)
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectSQLite3, old, fsys)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 2)
-	require.NoError(t, err)
-	for _, stmt := range []string{
+	path := databaseAt(t, 2,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO api_keys (account_id, key_hash, created_at) VALUES ('acct_1', x'0102', 5)`,
 		`INSERT INTO ui_sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES (x'0a', 'acct_1', 't', 0, 9e15)`,
@@ -79,11 +57,7 @@ func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 1, 'test', 'pending', 10, 10, 0, 0),
 			('dlv_2', 'acct_1', 'wh_1', 'evt_2', 2, 'proposal.created', 'pending', 10, NULL, 0, 0)`,
 		`INSERT INTO delivery_bodies (delivery_seq, body) VALUES (1, '{}'), (2, '{}')`,
-	} {
-		_, err := old.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, old.Close())
+	)
 
 	db, err := Open(ctx, path, Options{})
 	require.NoError(t, err)
@@ -110,16 +84,7 @@ func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "quikly.db")
-	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	require.NoError(t, err)
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectSQLite3, old, fsys)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 5)
-	require.NoError(t, err)
-	for _, stmt := range []string{
+	path := databaseAt(t, 5,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '["proposal.created"]', 1, 'whsec_x', 0, 0)`,
@@ -128,11 +93,7 @@ func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 			next_attempt_at, created_at, updated_at)
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 1, 'proposal.created', 'pending', 10, 0, 0)`,
 		`INSERT INTO delivery_bodies (delivery_seq, body) VALUES (1, '{}')`,
-	} {
-		_, err := old.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, old.Close())
+	)
 
 	db, err := Open(ctx, path, Options{})
 	require.NoError(t, err)
@@ -149,4 +110,26 @@ func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 	}))
 	require.Len(t, claimed, 1)
 	require.Empty(t, claimed[0].Headers)
+}
+
+// databaseAt makes a database file migrated up to version, as an older build left it, with stmts
+// run in it, and returns its path.
+func databaseAt(t *testing.T, version int64, stmts ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "quikly.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	require.NoError(t, err)
+	fsys, err := fs.Sub(migrations, "migrations")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectSQLite3, old, fsys)
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, version)
+	require.NoError(t, err)
+	for _, stmt := range stmts {
+		_, err := old.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, old.Close())
+	return path
 }
