@@ -74,11 +74,11 @@ func (q *queries) DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) er
 	}
 	b := &pgx.Batch{}
 	b.Queue(insertDeliveries, ids, accounts, hooks, evs, types, bodies, states, attempts, retries, next, locked, created, tests)
-	if wake {
-		b.Queue(notifyDue)
-	}
 	if err := q.sendBatch(ctx, b); err != nil {
 		return fmt.Errorf("insert deliveries: %w", err)
+	}
+	if wake {
+		q.deliveriesDue()
 	}
 	return nil
 }
@@ -379,30 +379,6 @@ func webhookIDs[T any](items []T, id func(T) string) []string {
 	return slices.Compact(ids)
 }
 
-// DeliveryRelease makes claimed deliveries due at now; one whose webhook was paused meanwhile is
-// held instead, as a retry is.
-func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
-	if len(cs) == 0 {
-		return nil
-	}
-	ids, leases := make([]string, len(cs)), make([]int64, len(cs))
-	for i, c := range cs {
-		ids[i], leases[i] = c.ID, sqlconv.MS(c.LeaseUntil)
-	}
-	b := &pgx.Batch{}
-	b.Queue(lockWebhooks, webhookIDs(cs, func(c *store.ClaimedDelivery) string { return c.WebhookID }))
-	b.Queue(`UPDATE deliveries d SET state = CASE WHEN w.is_active THEN 'pending' ELSE 'held' END,
-			next_attempt_at = $1, locked_until = NULL, updated_at = $1
-		FROM unnest($2::text[], $3::bigint[]) AS r(id, lease), webhooks w
-		WHERE d.id = r.id AND d.state = 'pending' AND d.locked_until = r.lease AND w.id = d.webhook_id`,
-		sqlconv.MS(now), ids, leases)
-	b.Queue(notifyDue)
-	if err := q.sendBatch(ctx, b); err != nil {
-		return fmt.Errorf("release deliveries: %w", err)
-	}
-	return nil
-}
-
 func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.DeliveryOutcome, health []*webhook.HealthChange) error {
 	if len(outcomes) == 0 {
 		return nil
@@ -487,9 +463,7 @@ func (q *queries) DeliveryRetry(ctx context.Context, p *store.DeliveryRetryParam
 		return false, nil
 	}
 	if state == webhook.DeliveryPending && p.LeaseUntil.IsZero() {
-		if _, err := q.q.Exec(ctx, notifyDue); err != nil {
-			return false, fmt.Errorf("retry delivery: %w", err)
-		}
+		q.deliveriesDue()
 	}
 	return true, nil
 }
