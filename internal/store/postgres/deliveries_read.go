@@ -159,9 +159,7 @@ func (q *queries) DeliveryRecover(ctx context.Context, p *store.DeliveryRecoverP
 		return 0, fmt.Errorf("recover deliveries: %w", err)
 	}
 	if tag.RowsAffected() > 0 && state == webhook.DeliveryPending {
-		if _, err := q.q.Exec(ctx, notifyDue); err != nil {
-			return 0, fmt.Errorf("recover deliveries: %w", err)
-		}
+		q.deliveriesDue()
 	}
 	return int(tag.RowsAffected()), nil
 }

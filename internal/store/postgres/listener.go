@@ -15,8 +15,8 @@ import (
 // of the database it was sent in, so one fixed name serves any number of databases on a server.
 const notifyChannel = "quikly_deliveries"
 
-// notifyDue is run by the transactions that may make deliveries due; PostgreSQL delivers it when
-// (and only if) the transaction commits, once however often the transaction sent it.
+// notifyDue wakes the dispatchers of every process; the notifier sends it after the commits that may
+// have made deliveries due.
 const notifyDue = "NOTIFY " + notifyChannel
 
 // Listener timing.

@@ -88,6 +88,7 @@ type DB struct {
 	maxConns int
 
 	listener  *listener
+	notifier  *notifier
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -127,13 +128,16 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	db := &DB{
-		queries:  &queries{q: pool, box: opts.Box},
 		pool:     pool,
 		box:      opts.Box,
 		maxConns: int(cfg.MaxConns),
+		listener: newListener(cfg.ConnConfig.Copy(), log),
 	}
-	db.listener = newListener(cfg.ConnConfig.Copy(), opts.Logger)
 	if err := db.ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -142,6 +146,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	db.notifier = newNotifier(pool, log)
+	db.queries = &queries{q: pool, box: opts.Box, notifier: db.notifier}
 	return db, nil
 }
 
@@ -199,7 +205,8 @@ func (db *DB) Tx(ctx context.Context, fn func(store.Tx) error) error {
 			cancel()
 		}
 	}()
-	if err := fn(&queries{q: tx, box: db.box}); err != nil {
+	q := &queries{q: tx, box: db.box, notifier: db.notifier, inTx: true}
+	if err := fn(q); err != nil {
 		if connectionLost(err) {
 			// Nothing was committed: the caller may retry, and a client should hear so (503).
 			return fmt.Errorf("%w (%v)", errs.ErrUnavailable, err)
@@ -211,6 +218,9 @@ func (db *DB) Tx(ctx context.Context, fn func(store.Tx) error) error {
 	defer cancel()
 	if err := tx.Commit(cctx); err != nil {
 		return fmt.Errorf("postgres: commit: %w", interpretError(err))
+	}
+	if q.dueOnCommit {
+		db.notifier.ask()
 	}
 	return nil
 }
@@ -306,6 +316,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.closed.Store(true)
 		db.listener.stop()
+		db.notifier.stop()
 		db.pool.Close()
 	})
 	return nil

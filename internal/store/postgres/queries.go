@@ -22,8 +22,21 @@ type dbtx interface {
 
 // queries implements store.Tx over q. Bound to the pool, only its Reader methods are used.
 type queries struct {
-	q   dbtx
-	box *secretbox.Box
+	q        dbtx
+	box      *secretbox.Box
+	notifier *notifier
+	// inTx: q is a transaction, whose wake-up waits for its commit (dueOnCommit).
+	inTx, dueOnCommit bool
+}
+
+// deliveriesDue asks for a wake-up of every process's dispatchers: now outside a transaction, after
+// the commit inside one.
+func (q *queries) deliveriesDue() {
+	if q.inTx {
+		q.dueOnCommit = true
+		return
+	}
+	q.notifier.ask()
 }
 
 var _ store.Tx = (*queries)(nil)

@@ -151,9 +151,7 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 		return fmt.Errorf("release held deliveries: %w", err)
 	}
 	if tag.RowsAffected() > 0 {
-		if _, err := q.q.Exec(ctx, notifyDue); err != nil {
-			return fmt.Errorf("release held deliveries: %w", err)
-		}
+		q.deliveriesDue()
 	}
 	return nil
 }
