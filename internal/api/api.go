@@ -118,8 +118,8 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*account
 			authlimit.RetryAfterSeconds(wait))
 	}
 	acct, err := h.app.Authenticate(r.Context(), key)
-	if errs.CodeOf(err) != errs.Unauthorized {
-		attempt.Refund()
+	if errs.CodeOf(err) == errs.Unauthorized {
+		attempt.Fail()
 	}
 	return acct, err
 }

@@ -57,6 +57,12 @@ func (c Config) WithDefaults() Config {
 // it earns a token back: like GitHub's or Stripe's brief lock-out, this keeps the look-ups bounded
 // and tells a guesser nothing about which keys exist. Only addresses with failures are tracked, and
 // an entry whose bucket is full again is dropped, so memory stays bounded. Safe for concurrent use.
+//
+// A failure spends its token when it is known, and the bucket may go into debt: guesses sent
+// concurrently, which all passed Begin while the bucket still held a token, buy a lock-out as long
+// as their number, so the rate of guesses over time stays bounded. Good credentials spend nothing, so
+// any number of concurrent requests with a good key from one address (a customer's server behind
+// one NAT address) pass.
 type Limiter struct {
 	cfg       Config
 	mu        sync.Mutex
@@ -64,8 +70,7 @@ type Limiter struct {
 	lastSweep time.Time
 }
 
-// bucket holds tokens as of at. Tokens are spent before a credential is checked and given back when
-// it turns out good, so concurrent guesses from one address are bounded too.
+// bucket holds tokens as of at; below zero, the debt of concurrent failures.
 type bucket struct {
 	tokens float64
 	at     time.Time
@@ -84,42 +89,41 @@ type Attempt struct {
 
 // Begin is called before a credential from r is checked. When the client's address has used up its
 // failures it returns ok false and how long until it may try again; otherwise the caller checks the
-// credential and calls Refund unless it was wrong (a failure needs nothing: its token stays spent).
+// credential and calls Fail if it was wrong (only failures count: not good credentials, nor a check
+// that failed on our side).
 func (l *Limiter) Begin(r *http.Request) (a Attempt, retryAfter time.Duration, ok bool) {
 	addr := ClientAddress(r)
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweep(now)
 	b := l.addrs[addr]
-	if b == nil {
-		b = &bucket{tokens: float64(l.cfg.Burst), at: now}
+	if b == nil { // no failures: nothing to check
+		return Attempt{l: l, addr: addr}, 0, true
 	}
 	b.refill(now, l.cfg)
 	if b.tokens < 1 {
-		l.addrs[addr] = b
 		wait := time.Duration((1 - b.tokens) * float64(l.cfg.Every))
 		return Attempt{}, wait, false
 	}
-	b.tokens--
-	l.addrs[addr] = b
 	return Attempt{l: l, addr: addr}, 0, true
 }
 
-// Refund gives back the token of an attempt that was not a failed authentication: the credential
-// was good, or checking it failed on our side. Only failures count.
-func (a Attempt) Refund() {
+// Fail spends a token of the attempt's address: its credential was wrong.
+func (a Attempt) Fail() {
 	if a.l == nil {
 		return
 	}
+	now := a.l.cfg.Now()
 	a.l.mu.Lock()
 	defer a.l.mu.Unlock()
-	if b := a.l.addrs[a.addr]; b != nil {
-		b.tokens++
-		if b.tokens >= float64(a.l.cfg.Burst) {
-			delete(a.l.addrs, a.addr) // nothing to remember: only failures are tracked
-		}
+	a.l.sweep(now)
+	b := a.l.addrs[a.addr]
+	if b == nil {
+		b = &bucket{tokens: float64(a.l.cfg.Burst), at: now}
+		a.l.addrs[a.addr] = b
 	}
+	b.refill(now, a.l.cfg)
+	b.tokens--
 }
 
 func (b *bucket) refill(now time.Time, cfg Config) {

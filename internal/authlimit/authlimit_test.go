@@ -33,6 +33,13 @@ func from(addr string) *http.Request {
 	return &http.Request{RemoteAddr: addr}
 }
 
+// fail is one wrong credential from addr; it reports whether the limiter let it be checked.
+func fail(l *Limiter, addr string) bool {
+	a, _, ok := l.Begin(from(addr))
+	a.Fail()
+	return ok
+}
+
 func TestLimiter(t *testing.T) {
 	t.Parallel()
 
@@ -40,24 +47,21 @@ func TestLimiter(t *testing.T) {
 		t.Parallel()
 		l, clock := setup(t, Config{Burst: 3, Every: 10 * time.Second})
 		for range 3 {
-			_, _, ok := l.Begin(from("203.0.113.7:5000"))
-			require.True(t, ok)
+			require.True(t, fail(l, "203.0.113.7:5000"))
 		}
 		_, wait, ok := l.Begin(from("203.0.113.7:5001"))
 		require.False(t, ok, "the fourth failure from the address is refused, whatever the port")
 		require.Equal(t, 10*time.Second, wait)
 		require.Equal(t, 10, RetryAfterSeconds(wait))
 
-		_, _, ok = l.Begin(from("198.51.100.1:80"))
-		require.True(t, ok, "another address has its own allowance")
+		require.True(t, fail(l, "198.51.100.1:80"), "another address has its own allowance")
 
 		clock.Advance(4 * time.Second)
 		_, wait, ok = l.Begin(from("203.0.113.7:5000"))
 		require.False(t, ok)
 		require.Equal(t, 6*time.Second, wait)
 		clock.Advance(6 * time.Second)
-		_, _, ok = l.Begin(from("203.0.113.7:5000"))
-		require.True(t, ok, "one failure earned back after Every")
+		require.True(t, fail(l, "203.0.113.7:5000"), "one failure earned back after Every")
 		_, _, ok = l.Begin(from("203.0.113.7:5000"))
 		require.False(t, ok, "and only one")
 	})
@@ -66,57 +70,69 @@ func TestLimiter(t *testing.T) {
 		t.Parallel()
 		l, _ := setup(t, Config{Burst: 2, Every: time.Hour})
 		for range 100 {
-			a, _, ok := l.Begin(from("203.0.113.7:1"))
+			_, _, ok := l.Begin(from("203.0.113.7:1"))
 			require.True(t, ok)
-			a.Refund()
 		}
 		require.Zero(t, l.Tracked(), "an address without failures is not remembered")
 	})
 
-	t.Run("ConcurrentGuessesAreBoundedByTheBurst", func(t *testing.T) {
+	t.Run("ConcurrentGoodCredentialsPass", func(t *testing.T) {
 		t.Parallel()
-		l, _ := setup(t, Config{Burst: 5, Every: time.Hour})
-		var mu sync.Mutex
-		admitted := 0
-		var wg sync.WaitGroup
+		l, _ := setup(t, Config{Burst: 2, Every: time.Hour})
+		require.True(t, fail(l, "203.0.113.7:1"), "one mistake, one token left")
+		// 50 requests in flight at once from one address (a customer's server behind NAT), none
+		// of them a failure: all are checked, however small the burst.
 		for range 50 {
-			wg.Go(func() {
-				if _, _, ok := l.Begin(from("203.0.113.7:1")); ok {
-					mu.Lock()
-					admitted++
-					mu.Unlock()
-				}
-			})
+			_, _, ok := l.Begin(from("203.0.113.7:1"))
+			require.True(t, ok)
 		}
-		wg.Wait()
-		require.Equal(t, 5, admitted, "tokens are taken before the look-up, so in-flight guesses count")
+	})
+
+	t.Run("ConcurrentGuessesBuyAProportionalLockOut", func(t *testing.T) {
+		t.Parallel()
+		l, clock := setup(t, Config{Burst: 5, Every: time.Minute})
+		// 50 guesses begun together all pass Begin (no failure is known yet)...
+		attempts := make([]Attempt, 50)
+		for i := range attempts {
+			a, _, ok := l.Begin(from("203.0.113.7:1"))
+			require.True(t, ok)
+			attempts[i] = a
+		}
+		for _, a := range attempts {
+			a.Fail()
+		}
+		// ...and leave a debt of 45 tokens: 46 minutes until the next try, so over time the
+		// address still guesses no faster than one per Every.
+		_, wait, ok := l.Begin(from("203.0.113.7:1"))
+		require.False(t, ok)
+		require.Equal(t, 46*time.Minute, wait)
+		clock.Advance(45 * time.Minute)
+		_, _, ok = l.Begin(from("203.0.113.7:1"))
+		require.False(t, ok)
+		clock.Advance(time.Minute)
+		_, _, ok = l.Begin(from("203.0.113.7:1"))
+		require.True(t, ok)
 	})
 
 	t.Run("IPv6CountsBySlash64AndMappedIPv4AsIPv4", func(t *testing.T) {
 		t.Parallel()
 		l, _ := setup(t, Config{Burst: 1, Every: time.Hour})
-		_, _, ok := l.Begin(from("[2001:db8:1:2::1]:443"))
-		require.True(t, ok)
-		_, _, ok = l.Begin(from("[2001:db8:1:2:ffff::9]:443"))
-		require.False(t, ok, "the same /64")
-		_, _, ok = l.Begin(from("[2001:db8:1:3::1]:443"))
-		require.True(t, ok, "another /64")
-		_, _, ok = l.Begin(from("[::ffff:192.0.2.1]:1"))
-		require.True(t, ok)
-		_, _, ok = l.Begin(from("192.0.2.1:2"))
-		require.False(t, ok, "a v4-mapped address is the IPv4 address")
+		require.True(t, fail(l, "[2001:db8:1:2::1]:443"))
+		require.False(t, fail(l, "[2001:db8:1:2:ffff::9]:443"), "the same /64")
+		require.True(t, fail(l, "[2001:db8:1:3::1]:443"), "another /64")
+		require.True(t, fail(l, "[::ffff:192.0.2.1]:1"))
+		require.False(t, fail(l, "192.0.2.1:2"), "a v4-mapped address is the IPv4 address")
 	})
 
 	t.Run("MemoryIsBounded", func(t *testing.T) {
 		t.Parallel()
 		l, clock := setup(t, Config{Burst: 2, Every: time.Second, MaxAddresses: 100})
 		for i := range 1000 {
-			_, _, ok := l.Begin(from(fmt.Sprintf("10.0.%d.%d:1", i/256, i%256)))
-			require.True(t, ok)
+			require.True(t, fail(l, fmt.Sprintf("10.0.%d.%d:1", i/256, i%256)))
 			require.LessOrEqual(t, l.Tracked(), 100)
 		}
 		clock.Advance(2 * time.Second)
-		l.Begin(from("192.0.2.1:1"))
+		fail(l, "192.0.2.1:1")
 		require.Equal(t, 1, l.Tracked(), "idle entries (full again) are dropped")
 	})
 
@@ -126,7 +142,8 @@ func TestLimiter(t *testing.T) {
 		for i := range 3 {
 			r := from("203.0.113.7:1")
 			r.Header = http.Header{"X-Forwarded-For": {fmt.Sprintf("198.51.100.%d", i)}}
-			_, _, ok := l.Begin(r)
+			a, _, ok := l.Begin(r)
+			a.Fail()
 			require.Equal(t, i == 0, ok)
 		}
 	})
