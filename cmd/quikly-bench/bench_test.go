@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/quikly/webhooks/internal/webhook"
@@ -85,6 +87,32 @@ func requireAllDelivered(t *testing.T, r *Result) {
 	require.True(t, r.OK(), r.Scenario)
 }
 
+// requireCPU checks that r reports label+cpuMetricName, positive, split into quikly's share and the
+// database's: zero on SQLite (inside quikly), positive on PostgreSQL. A PostgreSQL server that is
+// not on this machine (a container, another host) cannot be read: then the metric must be absent
+// and a note must say so.
+func requireCPU(t *testing.T, r *Result, label string) {
+	t.Helper()
+	prefix := strings.ReplaceAll(label, " ", "_")
+	require.Positive(t, r.Details[prefix+"cpu_events"], "%s: %sCPU was measured over delivered events", r.Scenario, label)
+	require.Positive(t, r.Details[prefix+"cpu_quikly_ms_per_event"], "%s: %squikly's CPU per event", r.Scenario, label)
+	i := slices.IndexFunc(r.Metrics, func(m *Metric) bool { return m.Name == label+cpuMetricName })
+	if i < 0 {
+		notReadable := slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "cannot be read on this machine") })
+		require.True(t, notReadable, "%s: no %s%s metric, and no note why: %v", r.Scenario, label, cpuMetricName, r.Notes)
+		t.Logf("%s: the database server is not on this machine; only quikly's CPU was checked", r.Scenario)
+		return
+	}
+	require.Positive(t, r.Metrics[i].Value, "%s: %s%s", r.Scenario, label, cpuMetricName)
+	if _, ok := r.Details[prefix+"cpu_database"]; ok { // SQLite
+		require.Zero(t, r.Details[prefix+"cpu_database_ms_per_event"], r.Scenario)
+		require.InDelta(t, r.Details[prefix+"cpu_quikly_ms_per_event"], r.Metrics[i].Value, 0.001, "%s: on SQLite the total is quikly's", r.Scenario)
+		return
+	}
+	require.Positive(t, r.Details[prefix+"cpu_database_ms_per_event"], "%s: %sthe database server's CPU per event", r.Scenario, label)
+	require.Positive(t, r.Details[prefix+"cpu_database_backends_s"], "%s: %sthe CPU of the scenario's database's backends", r.Scenario, label)
+}
+
 // TestSmoke runs every scenario at smoke size on SQLite, as CI does.
 func TestSmoke(t *testing.T) {
 	t.Parallel()
@@ -93,8 +121,16 @@ func TestSmoke(t *testing.T) {
 	var names []string
 	for _, r := range rep.Results {
 		names = append(names, r.Scenario)
+		if r.Scenario == "scaleout" {
+			require.Contains(t, r.Skipped, "needs PostgreSQL", "scaleout runs quikly worker, which SQLite cannot")
+			require.Empty(t, r.Error)
+			continue
+		}
 		requireAllDelivered(t, r)
 		require.NotEmpty(t, r.Metrics, r.Scenario)
+		if r.Scenario == "drain" || r.Scenario == "e2e" {
+			requireCPU(t, r, "")
+		}
 	}
 	require.Equal(t, scenarioNames, names, "every scenario ran, in order")
 	require.Empty(t, rep.Failed())
@@ -102,24 +138,106 @@ func TestSmoke(t *testing.T) {
 		require.Contains(t, table, name)
 	}
 	require.Contains(t, table, "ratio to ceiling", "drain and e2e are compared with the ceiling of the same run")
+	require.Contains(t, table, "skipped: needs PostgreSQL")
 }
 
-// TestSmokePostgres runs drain at smoke size on the PostgreSQL of QUIKLY_TEST_DATABASE_URL, once
-// quikly supports PostgreSQL.
+// TestSmokePostgres runs drain, e2e and scaleout (serve and two workers) at smoke size on the
+// PostgreSQL of QUIKLY_TEST_DATABASE_URL: everything delivered, and CPU per event measured with the
+// database server's share.
 func TestSmokePostgres(t *testing.T) {
 	t.Parallel()
 	dbURL := os.Getenv("QUIKLY_TEST_DATABASE_URL")
 	if dbURL == "" {
 		t.Skip("QUIKLY_TEST_DATABASE_URL is not set")
 	}
-	rep, _ := smoke(t, "--scenario", "drain", "--database", dbURL)
+	rep, table := smoke(t, "--scenario", "drain", "--scenario", "e2e", "--scenario", "scaleout", "--database", dbURL)
 	require.Equal(t, "postgres", rep.Database)
+	var names []string
 	for _, r := range rep.Results {
-		if strings.Contains(r.Error, "not supported by this build") {
-			t.Skip("this build of quikly has no PostgreSQL store yet: ", r.Error)
-		}
+		names = append(names, r.Scenario)
 		requireAllDelivered(t, r)
+		switch r.Scenario {
+		case "drain", "e2e":
+			requireCPU(t, r, "")
+		case "scaleout":
+			require.Empty(t, r.Skipped)
+			requireCPU(t, r, "drain ")
+			requireCPU(t, r, "e2e ")
+			for _, pass := range []string{"drain_", "e2e_"} {
+				by, ok := r.Details[pass+"succeeded_by_process"].(map[string]float64)
+				require.True(t, ok, "%s deliveries are counted by process", pass)
+				require.Len(t, by, 1+scaleoutWorkers, "serve and every worker were read")
+				cpu, ok := r.Details[pass+"cpu_quikly_s_by_process"].(map[string]float64)
+				require.True(t, ok, "%s CPU is split by process", pass)
+				require.Len(t, cpu, 1+scaleoutWorkers)
+			}
+			i := slices.IndexFunc(r.Metrics, func(m *Metric) bool { return m.Name == "duplicate deliveries" })
+			require.GreaterOrEqual(t, i, 0, "duplicates are reported")
+		}
 	}
+	require.Equal(t, []string{"ceiling", "drain", "e2e", "scaleout"}, names)
+	require.Empty(t, rep.Failed())
+	require.Contains(t, table, "not a speed-up")
+}
+
+// TestPostgresServerCPU finds the PostgreSQL server of QUIKLY_TEST_DATABASE_URL among this
+// machine's processes and reads the CPU of a query that keeps one of its backends busy.
+func TestPostgresServerCPU(t *testing.T) {
+	t.Parallel()
+	dbURL := os.Getenv("QUIKLY_TEST_DATABASE_URL")
+	if dbURL == "" {
+		t.Skip("QUIKLY_TEST_DATABASE_URL is not set")
+	}
+	ctx := context.Background()
+	srv, err := findPostgres(ctx, dbURL)
+	if err != nil {
+		t.Skip("the server is not on this machine: ", err)
+	}
+	pm, err := readStat(srv.postmaster)
+	require.NoError(t, err)
+	require.NotEqual(t, 1, pm.pid, "the postmaster is not init")
+
+	conn, err := pgx.Connect(ctx, withoutPoolParams(dbURL))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var backend int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend))
+	before, err := srv.read()
+	require.NoError(t, err)
+	st, err := readStat(backend)
+	require.NoError(t, err)
+	require.Contains(t, before.children, procKey{backend, st.start}, "the backend is a child of the postmaster")
+
+	// Work until the backend has used at least one tick more than it had: a count of what the
+	// kernel accounted, not a duration.
+	for i := 0; ; i++ {
+		require.Less(t, i, 10000, "the backend's CPU time never grew: pid %d is not the backend", backend)
+		var n int64
+		require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM generate_series(1, 200000)").Scan(&n))
+		now, err := readStat(backend)
+		require.NoError(t, err)
+		if now.cpu > before.children[procKey{backend, st.start}] {
+			break
+		}
+	}
+	after, err := srv.read()
+	require.NoError(t, err)
+	require.Greater(t, after.total(), before.total(), "the server's CPU grew")
+	backends, err := srv.backendsOf(ctx, databaseName(dbURL))
+	require.NoError(t, err)
+	require.True(t, backends[backend], "the busy backend is one of its database's")
+}
+
+func TestReadStat(t *testing.T) {
+	t.Parallel()
+	st, err := readStat(os.Getpid())
+	require.NoError(t, err)
+	require.Equal(t, os.Getpid(), st.pid)
+	require.Equal(t, os.Getppid(), st.ppid)
+	require.Positive(t, st.start)
+	children, err := childrenOf(os.Getppid())
+	require.NoError(t, err)
+	require.True(t, slices.ContainsFunc(children, func(c procStat) bool { return c.pid == os.Getpid() }), "this process is a child of its parent")
 }
 
 func TestReceiverVerifiesSignatures(t *testing.T) {
@@ -181,8 +299,30 @@ func TestOptions(t *testing.T) {
 	require.Equal(t, 7, o.Sizes.DrainEvents, "a size flag overrides the smoke default")
 	require.Equal(t, 2000, o.Sizes.BacklogDeliveries)
 
+	o, err = parseArgs([]string{"--scenario", "scaleout"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"ceiling", "scaleout"}, o.Scenarios, "scaleout's ratios need the ceiling of the same run")
+
+	o, err = parseArgs([]string{"--all", "--quikly-arg=--retry-schedule=1s,2s", "--worker-arg=--per-webhook=8", "--worker-arg=--retry-schedule=1s,2s"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"--retry-schedule=1s,2s"}, o.Serve, "a flag's value may hold commas")
+	require.Equal(t, []string{"--per-webhook=8", "--retry-schedule=1s,2s"}, o.Worker)
+
 	_, err = parseArgs([]string{"--scenario", "nope"})
 	require.ErrorContains(t, err, "choose from")
 	_, err = parseArgs(nil)
 	require.ErrorContains(t, err, "--all or --scenario")
+}
+
+// TestReportCPUWithoutServer checks that a PostgreSQL server whose processes were not found yields no
+// CPU per event metric, which would count quikly alone, but a note that says why.
+func TestReportCPUWithoutServer(t *testing.T) {
+	t.Parallel()
+	b := &bench{dbs: &postgresDBs{}, pgWhy: "pid 7 on this machine is not the server's backend of that pid"}
+	res := &Result{Scenario: "e2e"}
+	b.reportCPU(res, "", cpuUse{spent: &cpuSpent{Quikly: 40 * time.Millisecond}, events: 20}, cpuPerEventPostgres)
+	require.Empty(t, res.Metrics)
+	require.Len(t, res.Notes, 1)
+	require.Contains(t, res.Notes[0], "cannot be read on this machine (pid 7")
+	require.InDelta(t, 2.0, res.Details["cpu_quikly_ms_per_event"], 0.001, "quikly's own share is still recorded")
 }

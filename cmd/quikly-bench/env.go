@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"strconv"
+	"sync"
 	"time"
 )
 
@@ -12,7 +15,7 @@ import (
 const benchAccount = "bench"
 
 // env is one scenario's world: a fresh database, an API key, a receiver, and quikly serve (running or
-// stopped).
+// stopped), with quikly worker processes beside it in scaleout.
 type env struct {
 	b     *bench
 	name  string
@@ -25,6 +28,8 @@ type env struct {
 	rcv *receiver
 	svc *service   // nil while stopped
 	api *apiClient // of svc
+	// workers are quikly worker processes against the same database (scaleout); none elsewhere.
+	workers []*service
 }
 
 // newEnv creates a database named name, an API key of benchAccount, a receiver, and starts quikly
@@ -65,16 +70,75 @@ func (e *env) start(ctx context.Context) error {
 	return nil
 }
 
-// stop stops quikly serve gracefully.
-func (e *env) stop() error {
+// startWorkers starts n quikly worker processes against e's database, and quikly serve too when it
+// is stopped, all at once, and waits until each is ready.
+func (e *env) startWorkers(ctx context.Context, n int) error {
+	var echo io.Writer
+	if e.b.o.Verbose {
+		echo = e.b.progress
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	if e.svc == nil {
-		return nil
+		wg.Go(func() {
+			if err := e.start(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	argv := append([]string{"worker", "--worker-addr", "127.0.0.1:0", "--database", e.dbURL}, e.b.workerArgs()...)
+	for i := range n {
+		wg.Go(func() {
+			w, err := startProcess(ctx, e.b.bin, argv, workerLine, echo)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: worker %d: %w", e.name, i+1, err))
+				return
+			}
+			e.workers = append(e.workers, w)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// processes are e's running quikly processes by role: "serve", then "worker-1", "worker-2"….
+func (e *env) processes() iter.Seq2[string, *service] {
+	return func(yield func(string, *service) bool) {
+		if e.svc != nil && !yield("serve", e.svc) {
+			return
+		}
+		for i, w := range e.workers {
+			if !yield("worker-"+strconv.Itoa(i+1), w) {
+				return
+			}
+		}
+	}
+}
+
+// stop stops quikly serve and the workers gracefully.
+func (e *env) stop() error {
+	var errs []error
+	for i, w := range e.workers {
+		if err := w.stop(); err != nil {
+			errs = append(errs, fmt.Errorf("worker-%d: %w", i+1, err))
+		}
+	}
+	e.workers = nil
+	if e.svc == nil {
+		return errors.Join(errs...)
 	}
 	// Idle keep-alive connections would only delay the server's shutdown.
 	e.api.close()
-	err := e.svc.stop()
+	errs = append(errs, e.svc.stop())
 	e.svc, e.api = nil, nil
-	return err
+	return errors.Join(errs...)
 }
 
 // close stops quikly, the receiver, and drops the database. It reports an unclean stop: SIGTERM must

@@ -8,10 +8,18 @@
 //	go run ./cmd/quikly-bench --all --smoke   # tiny sizes: checks that everything arrives, verified
 //
 // Scenarios: ceiling (raw signed POSTs to the receiver, no queue: the physical limit of the run),
-// drain (a queued backlog to one webhook), e2e (concurrent API clients), paced (a steady event rate),
-// fanout (one event to many webhooks), isolation (a hanging endpoint beside a healthy one), noisy (one
-// account's steady events beside another's hundreds of hung webhooks) and backlog (a million pending
-// deliveries: memory and first claim). Ratios compare rates of the same run.
+// drain (a queued backlog to one webhook), e2e (concurrent API clients), scaleout (PostgreSQL only:
+// quikly serve and two quikly worker processes on one database, a drain and an e2e, everything
+// delivered once), paced (a steady event rate), fanout (one event to many webhooks), isolation (a
+// hanging endpoint beside a healthy one), noisy (one account's steady events beside another's
+// hundreds of hung webhooks) and backlog (a million pending deliveries: memory and first claim).
+// Ratios compare rates of the same run.
+//
+// drain, e2e and scaleout report CPU per delivered event, read from /proc over the scenario's
+// measured interval: quikly's processes plus, on PostgreSQL, every process of the database server
+// (which must run on this machine; otherwise a note says that it was not measured). SQLite runs
+// inside quikly's process, so there quikly's CPU is the whole cost.
+//
 // soak (only with --scenario soak) creates events for --duration while killing and restarting
 // quikly, cutting its database connections, pausing webhooks, rotating secrets and breaking
 // receivers, then checks that nothing was lost (see soak.go).
@@ -34,7 +42,10 @@ import (
 )
 
 // scenarioNames are the scenarios in the order they run.
-var scenarioNames = []string{"ceiling", "drain", "e2e", "paced", "fanout", "isolation", "noisy", "backlog"}
+var scenarioNames = []string{"ceiling", "drain", "e2e", "scaleout", "paced", "fanout", "isolation", "noisy", "backlog"}
+
+// ceilingScenarios report a ratio to the ceiling, which must come from the same run.
+var ceilingScenarios = []string{"drain", "e2e", "scaleout"}
 
 // soloScenarios run only when named with --scenario, never with --all: soak is minutes of injected
 // faults, not a measurement of speed.
@@ -43,19 +54,20 @@ var soloScenarios = []string{"soak"}
 // cli is the command line. Size flags left at zero take the default of the mode (full or --smoke).
 type cli struct {
 	All      bool     `help:"Run every scenario."`
-	Scenario []string `name:"scenario" short:"s" placeholder:"NAME" help:"Scenario to run (repeatable): ceiling, drain, e2e, paced, fanout, isolation, noisy, backlog, soak (not part of --all)."`
+	Scenario []string `name:"scenario" short:"s" placeholder:"NAME" help:"Scenario to run (repeatable): ceiling, drain, e2e, scaleout (PostgreSQL only), paced, fanout, isolation, noisy, backlog, soak (not part of --all)."`
 	Database string   `name:"database" default:"sqlite" placeholder:"sqlite|postgres://…" help:"sqlite (a temporary file per scenario) or the URL of a PostgreSQL server (a fresh database per scenario, dropped after)."`
 	Quikly   string   `name:"quikly" type:"path" placeholder:"PATH" help:"quikly binary to measure; by default ./cmd/quikly is built into a temporary directory (without -race)."`
 	JSON     string   `name:"json" default:"bench-results/results.json" placeholder:"FILE" help:"Where to write the results as JSON."`
 	Smoke    bool     `help:"Tiny sizes and short durations (CI): checks that everything is delivered and verified."`
 	Verbose  bool     `short:"v" help:"Echo quikly's log."`
-	Serve    []string `name:"quikly-arg" placeholder:"FLAG" help:"Extra flag of quikly serve in every scenario, e.g. --quikly-arg=--per-webhook=32 (repeatable; recorded in the results)."`
+	Serve    []string `name:"quikly-arg" sep:"none" placeholder:"FLAG" help:"Extra flag of quikly serve in every scenario, e.g. --quikly-arg=--per-webhook=32 (repeatable; recorded in the results)."`
+	Worker   []string `name:"worker-arg" sep:"none" placeholder:"FLAG" help:"Extra flag of the quikly worker processes of scaleout, e.g. --worker-arg=--per-webhook=32 (repeatable; recorded in its result). --quikly-arg is not passed to them: some of serve's flags are not the worker's."`
 
 	CeilingRequests   int           `name:"ceiling-requests" help:"Requests per ceiling run (20000; smoke 1000)."`
 	CeilingClients    []int         `name:"ceiling-clients" sep:"," placeholder:"N" help:"Concurrent clients of each ceiling run; the best run is the ceiling (16,64; smoke 16)."`
-	DrainEvents       int           `name:"drain-events" help:"Queued deliveries of drain (20000; smoke 200)."`
-	E2EClients        int           `name:"e2e-clients" help:"Concurrent API clients of e2e (32; smoke 8)."`
-	E2EDuration       time.Duration `name:"e2e-duration" help:"How long e2e creates lead sessions (30s; smoke 2s)."`
+	DrainEvents       int           `name:"drain-events" help:"Queued deliveries of drain and of scaleout's drain (20000; smoke 200)."`
+	E2EClients        int           `name:"e2e-clients" help:"Concurrent API clients of e2e and of scaleout's e2e (32; smoke 8)."`
+	E2EDuration       time.Duration `name:"e2e-duration" help:"How long e2e and scaleout's e2e create lead sessions (30s; smoke 2s)."`
 	PacedRate         int           `name:"paced-rate" help:"Events per second of paced (300; smoke 50)."`
 	PacedDuration     time.Duration `name:"paced-duration" help:"How long paced runs (30s; smoke 2s)."`
 	FanoutWebhooks    int           `name:"fanout-webhooks" help:"Webhooks subscribed to the fanout event (1000; smoke 20)."`
@@ -118,9 +130,9 @@ type options struct {
 	JSON      string
 	Smoke     bool
 	Verbose   bool
-	// Serve are extra flags of quikly serve, after the benchmark's own.
-	Serve []string
-	Sizes sizes
+	// Serve are extra flags of quikly serve, after the benchmark's own; Worker those of quikly worker.
+	Serve, Worker []string
+	Sizes         sizes
 	// Seed is soak's chaos seed; 0 picks one.
 	Seed uint64
 }
@@ -128,7 +140,7 @@ type options struct {
 // options resolves the command line: which scenarios, and the sizes of the mode with overrides.
 func (c *cli) options() (*options, error) {
 	o := &options{Database: c.Database, Quikly: c.Quikly, JSON: c.JSON, Smoke: c.Smoke, Verbose: c.Verbose,
-		Serve: c.Serve, Sizes: defaultSizes(c.Smoke), Seed: c.Seed}
+		Serve: c.Serve, Worker: c.Worker, Sizes: defaultSizes(c.Smoke), Seed: c.Seed}
 	every := slices.Concat(scenarioNames, soloScenarios)
 	for _, s := range c.Scenario {
 		if !slices.Contains(every, s) {
@@ -141,7 +153,7 @@ func (c *cli) options() (*options, error) {
 	case len(c.Scenario) > 0:
 		want := slices.Clone(c.Scenario)
 		// Ratios to the ceiling must come from the same run.
-		if slices.Contains(want, "drain") || slices.Contains(want, "e2e") {
+		if slices.ContainsFunc(want, func(s string) bool { return slices.Contains(ceilingScenarios, s) }) {
 			want = append(want, "ceiling")
 		}
 		for _, s := range every {
@@ -244,11 +256,20 @@ type bench struct {
 	progress io.Writer
 	// ceiling is the best raw rate of the ceiling scenario of this run; 0 until it has run.
 	ceiling float64
+	// pg is the PostgreSQL server on this machine whose CPU is measured with quikly's; nil with
+	// SQLite, or when it is not on this machine, which pgWhy then explains.
+	pg    *pgServer
+	pgWhy string
 }
 
 // commonArgs are the flags of quikly serve in every scenario: the benchmark's, then --quikly-arg.
 func (b *bench) commonArgs() []string {
 	return append([]string{"--allow-private-targets", "--rate-limit=0", "--retry-schedule", "1s,5s,30s"}, b.o.Serve...)
+}
+
+// workerArgs are the flags of quikly worker (scaleout): serve's delivery flags, then --worker-arg.
+func (b *bench) workerArgs() []string {
+	return append([]string{"--allow-private-targets", "--retry-schedule", "1s,5s,30s"}, b.o.Worker...)
 }
 
 // run runs the scenarios of o, prints the table to out and writes the JSON file. Progress goes to
@@ -280,8 +301,20 @@ func run(ctx context.Context, o *options, out, progress io.Writer) (*Report, err
 			"Latencies run from when a create request was sent (paced: when it was scheduled) to when the receiver had read the delivery.",
 		}
 	}
+	measuresCPU := slices.ContainsFunc(o.Scenarios, func(s string) bool { return slices.Contains(ceilingScenarios, s) })
+	switch {
+	case measuresCPU && b.dbs.Kind() == "sqlite":
+		rep.Notes = append(rep.Notes, "CPU per event is quikly's own: SQLite runs inside its process.")
+	case measuresCPU:
+		if b.pg, err = findPostgres(ctx, o.Database); err != nil {
+			b.pgWhy = err.Error()
+			rep.Notes = append(rep.Notes, "The database server's CPU is not measured: "+b.pgWhy+".")
+		} else {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("CPU per event counts every process of the PostgreSQL server (postmaster pid %d: backends, background writers, autovacuum, backends that exited), other databases' included: run on a quiet machine; cpu_database_backends_s is the share of the scenario's own database's backends.", b.pg.postmaster))
+		}
+	}
 	scenarios := map[string]func(context.Context, *Result) error{
-		"ceiling": b.runCeiling, "drain": b.runDrain, "e2e": b.runE2E, "paced": b.runPaced,
+		"ceiling": b.runCeiling, "drain": b.runDrain, "e2e": b.runE2E, "scaleout": b.runScaleout, "paced": b.runPaced,
 		"fanout": b.runFanout, "isolation": b.runIsolation, "noisy": b.runNoisy, "backlog": b.runBacklog, "soak": b.runSoak,
 	}
 	for _, name := range o.Scenarios {
@@ -296,6 +329,9 @@ func run(ctx context.Context, o *options, out, progress io.Writer) (*Report, err
 			fmt.Fprintf(progress, "   error: %v\n", err)
 		}
 		res.Seconds = round(time.Since(start).Seconds())
+		if res.Skipped != "" {
+			fmt.Fprintf(progress, "   skipped: %s\n", res.Skipped)
+		}
 		for _, m := range res.Metrics {
 			fmt.Fprintf(progress, "   %s: %s\n", m.Name, formatValue(m.Value, m.Unit))
 		}

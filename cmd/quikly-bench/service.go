@@ -160,11 +160,11 @@ func (s *service) stop() error {
 		select {
 		case <-s.done:
 			if s.waitErr != nil {
-				s.stopErr = fmt.Errorf("quikly serve exited with %v after SIGTERM:\n%s", s.waitErr, s.logTail())
+				s.stopErr = fmt.Errorf("quikly %s exited with %v after SIGTERM:\n%s", s.cmd.Args[1], s.waitErr, s.logTail())
 			}
 		case <-t.C:
 			s.kill()
-			s.stopErr = fmt.Errorf("quikly serve did not stop within %v of SIGTERM; killed", stopLimit)
+			s.stopErr = fmt.Errorf("quikly %s did not stop within %v of SIGTERM; killed", s.cmd.Args[1], stopLimit)
 		}
 	})
 	return s.stopErr
@@ -200,34 +200,6 @@ func memory(pid int) (peak, current int64, err error) {
 		return 0, 0, errors.New("read memory of quikly: no VmHWM in /proc status")
 	}
 	return peak, current, nil
-}
-
-// userHZ is the unit of CPU times in /proc/<pid>/stat: USER_HZ, 100 on Linux whatever the kernel's
-// own tick rate.
-const userHZ = 100
-
-// cpuTime reads the CPU time (user plus system) the process has used so far.
-func cpuTime(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read CPU time of quikly: %w", err)
-	}
-	// The command name, in parentheses, may hold spaces: fields are counted after its end.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, errors.New("read CPU time of quikly: malformed /proc stat")
-	}
-	f := strings.Fields(string(data[i+1:]))
-	// After the name come state (field 3 of proc(5)) …; utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, errors.New("read CPU time of quikly: short /proc stat")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("read CPU time of quikly: %w", err)
-	}
-	return time.Duration(utime+stime) * time.Second / userHZ, nil
 }
 
 // createAPIKey runs `quikly apikey create`, which also applies the migrations.

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -277,6 +276,13 @@ func median[T int | int64](v []T) float64 {
 // queueDepth reads quikly_queue_depth (pending and held deliveries of the whole queue) from the
 // /metrics of the process at addr.
 func queueDepth(ctx context.Context, addr string) (int, error) {
+	v, err := readMetric(ctx, addr, "quikly_queue_depth")
+	return int(v), err
+}
+
+// readMetric reads one sample from the /metrics of the process at addr: series is the metric's name
+// with its labels as Prometheus writes them, e.g. `quikly_deliveries_total{outcome="succeeded"}`.
+func readMetric(ctx context.Context, addr, series string) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
@@ -291,18 +297,18 @@ func queueDepth(ctx context.Context, addr string) (int, error) {
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "quikly_queue_depth "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				return 0, fmt.Errorf("quikly_queue_depth %q: %w", v, err)
+				return 0, fmt.Errorf("%s %q: %w", series, v, err)
 			}
-			return int(f), nil
+			return f, nil
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, errors.New("no quikly_queue_depth in /metrics")
+	return 0, fmt.Errorf("no %s in /metrics", series)
 }
 
 // pgTerminate ends quikly's connections to the soak's own database (by datname, and by the
