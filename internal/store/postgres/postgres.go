@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +121,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	// An accepted event must survive power loss (SPEC §5). on is PostgreSQL's default, but a
 	// database, role or URL may have lowered it; the startup parameter overrides all of those.
 	params["synchronous_commit"] = "on"
+	plainOnLoopback(&cfg.ConnConfig.Config)
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = ConnectTimeoutDefault
 	}
@@ -149,6 +151,37 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	db.notifier = newNotifier(pool, log)
 	db.queries = &queries{q: pool, box: opts.Box, notifier: db.notifier}
 	return db, nil
+}
+
+// plainOnLoopback turns sslmode=prefer (libpq's and pgx's default: TLS when the server offers it,
+// plain otherwise) into plain for a server on this machine. Encryption over loopback protects nothing,
+// and it cost about a tenth of the CPU of each event, on both sides (BENCHMARKS.md). An explicit
+// sslmode=require or verify-* still encrypts.
+func plainOnLoopback(c *pgconn.Config) {
+	if c.TLSConfig == nil || !isLoopback(c.Host) {
+		return
+	}
+	var plain *pgconn.FallbackConfig
+	for _, fb := range c.Fallbacks {
+		if fb.Host != c.Host || fb.Port != c.Port {
+			return // several servers: leave them as configured
+		}
+		if fb.TLSConfig == nil {
+			plain = fb
+		}
+	}
+	if plain != nil { // prefer: plain is only the fallback
+		c.TLSConfig, c.Fallbacks = nil, nil
+	}
+}
+
+// isLoopback reports whether host names this machine's loopback interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // hasParam reports whether the connection string sets name, in URL (?name=) or key=value form.

@@ -36,6 +36,36 @@ func openURL(t testing.TB, url string) *postgres.DB {
 	return db
 }
 
+// TestLoopbackWithoutTLS: a server on this machine is reached without TLS under the default
+// sslmode (prefer), and with it when the URL requires it.
+func TestLoopbackWithoutTLS(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	for _, c := range []struct {
+		sslmode string
+		tls     bool
+	}{{"", false}, {"prefer", false}, {"require", true}} {
+		name := "quikly-tls-test-" + randid.Base62(8)
+		u := url
+		if c.sslmode != "" {
+			u += "?sslmode=" + c.sslmode
+		}
+		db, err := postgres.Open(t.Context(), u, postgres.Options{MaxConns: 1, ApplicationName: name})
+		if err != nil && c.tls {
+			t.Skipf("the server refuses TLS: %v", err) // a server without a certificate
+		}
+		require.NoError(t, err)
+		conn, err := pgx.Connect(t.Context(), url)
+		require.NoError(t, err)
+		var ssl bool
+		require.NoError(t, conn.QueryRow(t.Context(), `SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+			WHERE a.application_name = $1`, name).Scan(&ssl), "sslmode=%q", c.sslmode)
+		conn.Close(t.Context())
+		require.Equal(t, c.tls, ssl, "sslmode=%q", c.sslmode)
+		db.Close()
+	}
+}
+
 func TestStore(t *testing.T) {
 	t.Parallel()
 	pgtest.BaseURL(t) // skip (or, on CI, fail) once rather than in every subtest
