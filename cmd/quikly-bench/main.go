@@ -34,6 +34,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -264,7 +265,9 @@ type bench struct {
 
 // commonArgs are the flags of quikly serve in every scenario: the benchmark's, then --quikly-arg.
 func (b *bench) commonArgs() []string {
-	return append([]string{"--allow-private-targets", "--rate-limit=0", "--retry-schedule", "1s,5s,30s"}, b.o.Serve...)
+	// fanout subscribes all its webhooks in one account: more than --max-webhooks allows by default.
+	maxHooks := "--max-webhooks=" + strconv.Itoa(max(b.sz.FanoutWebhooks, 100))
+	return append([]string{"--allow-private-targets", "--rate-limit=0", maxHooks, "--retry-schedule", "1s,5s,30s"}, b.o.Serve...)
 }
 
 // workerArgs are the flags of quikly worker (scaleout): serve's delivery flags, then --worker-arg.

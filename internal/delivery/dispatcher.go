@@ -405,9 +405,16 @@ func (d *Dispatcher) attempt(c *store.ClaimedDelivery) {
 	o := Outcome(c, res, d.cfg.Policy, d.now())
 	d.outcomes <- finished{o, res.Duration}
 	d.mu.Lock()
+	// A claim for each freed slot would cost a claim transaction per delivery. The webhook's other
+	// attempts keep it busy until half its slots are free; then one claim fills them all. A slot
+	// that another webhook may be waiting for (the process or the account was full) wakes at once.
+	capped := d.inflight.total >= d.cfg.Workers || d.inflight.account[c.AccountID] >= d.cfg.PerAccount
 	d.inflight.add(c.WebhookID, c.AccountID, -1)
+	low := d.inflight.hook[c.WebhookID] <= d.cfg.PerWebhook/2
 	d.mu.Unlock()
-	d.Notify() // a slot is free: a claim can fill it
+	if low || capped {
+		d.Notify()
+	}
 }
 
 // writeLoop writes outcomes in batches: whatever has finished while the previous batch committed.
