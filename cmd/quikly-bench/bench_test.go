@@ -150,7 +150,10 @@ func TestSmokePostgres(t *testing.T) {
 	if dbURL == "" {
 		t.Skip("QUIKLY_TEST_DATABASE_URL is not set")
 	}
-	rep, table := smoke(t, "--scenario", "drain", "--scenario", "e2e", "--scenario", "scaleout", "--database", dbURL)
+	// CPU per event counts from when every process is ready: the drains are large enough that
+	// deliveries remain by then, even when the three processes of scaleout start far apart.
+	rep, table := smoke(t, "--scenario", "drain", "--scenario", "e2e", "--scenario", "scaleout", "--database", dbURL,
+		"--drain-events", "3000")
 	require.Equal(t, "postgres", rep.Database)
 	var names []string
 	for _, r := range rep.Results {

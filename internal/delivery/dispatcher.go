@@ -139,6 +139,10 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	inflight *inflightCounts
+	// queued holds a healthy webhook's deliveries claimed ahead of a free slot (see next). They
+	// take no worker and count against no account's cap: they start in the slots the webhook has.
+	queued   map[string][]*store.ClaimedDelivery
+	stopping bool // Stop has begun: claimed-ahead deliveries are given back, not sent
 	// served orders accounts and webhooks by when they last got a slot: the value of tick then.
 	served map[string]uint64
 	tick   uint64
@@ -195,6 +199,7 @@ func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
 		wake:     make(chan struct{}, 1),
 		outcomes: make(chan finished, c.BatchSize),
 		inflight: newInflightCounts(),
+		queued:   map[string][]*store.ClaimedDelivery{},
 		served:   map[string]uint64{},
 	}, nil
 }
@@ -239,9 +244,20 @@ func (d *Dispatcher) Stop() {
 		return
 	}
 	d.stopOnce.Do(func() {
+		d.mu.Lock()
+		d.stopping = true
+		d.mu.Unlock()
 		d.stopClaiming()
 		<-d.claimerDone
 		d.attempts.Wait()
+		// Give the deliveries claimed ahead back, so that another process takes them now rather
+		// than when their leases end (if this fails, they do then).
+		var ahead []*store.ClaimedDelivery
+		for _, q := range d.queued {
+			ahead = append(ahead, q...)
+		}
+		clear(d.queued)
+		d.release(ahead)
 		close(d.outcomes)
 		grace := time.NewTimer(d.cfg.StoreTimeout)
 		defer grace.Stop()
@@ -341,7 +357,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 			// limits count from it, and a wait of varying length would bunch attempts up.
 			now = d.now()
 			d.mu.Lock()
-			allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.served, now)
+			allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.queued, d.served, now)
 			d.mu.Unlock()
 			if len(allotments) == 0 {
 				return nil
@@ -371,10 +387,14 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 		clear(d.served)
 	}
 	for _, c := range claimed {
-		d.inflight.add(c.WebhookID, c.AccountID, 1)
 		got[c.WebhookID]++
 		d.tick++
 		d.served[c.AccountID], d.served[c.WebhookID] = d.tick, d.tick
+		if d.inflight.hook[c.WebhookID] >= d.cfg.PerWebhook {
+			d.queued[c.WebhookID] = append(d.queued[c.WebhookID], c)
+			continue
+		}
+		d.inflight.add(c.WebhookID, c.AccountID, 1)
 		d.attempts.Add(1)
 		go d.attempt(c)
 	}
@@ -398,22 +418,68 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 	return false, next
 }
 
-// attempt sends c (within the sender's timeout), queues its outcome for writing and frees its slot.
+// attempt sends c (within the sender's timeout) and queues its outcome for writing, then sends its
+// webhook's deliveries claimed ahead in the same slot, and frees the slot when there are none.
 func (d *Dispatcher) attempt(c *store.ClaimedDelivery) {
 	defer d.attempts.Done()
-	res := d.cfg.Sender.Send(d.workCtx, requestFor(c))
-	o := Outcome(c, res, d.cfg.Policy, d.now())
-	d.outcomes <- finished{o, res.Duration}
+	for c != nil {
+		res := d.cfg.Sender.Send(d.workCtx, requestFor(c))
+		o := Outcome(c, res, d.cfg.Policy, d.now())
+		d.outcomes <- finished{o, res.Duration}
+		c = d.next(c)
+	}
+}
+
+// next frees what done held and returns the next delivery of its webhook claimed ahead, keeping the
+// slot, or nil, freeing it. One whose lease would end before a whole attempt is dropped: its lease
+// expires and a claim takes it again, in this process or another, never two at once.
+func (d *Dispatcher) next(done *store.ClaimedDelivery) *store.ClaimedDelivery {
+	hook := done.WebhookID
 	d.mu.Lock()
-	// A claim for each freed slot would cost a claim transaction per delivery. The webhook's other
-	// attempts keep it busy until half its slots are free; then one claim fills them all. A slot
-	// that another webhook may be waiting for (the process or the account was full) wakes at once.
-	capped := d.inflight.total >= d.cfg.Workers || d.inflight.account[c.AccountID] >= d.cfg.PerAccount
-	d.inflight.add(c.WebhookID, c.AccountID, -1)
-	low := d.inflight.hook[c.WebhookID] <= d.cfg.PerWebhook/2
+	// A slot another webhook may be waiting for (the process or the account was full) wakes the
+	// claimer at once.
+	capped := d.inflight.total >= d.cfg.Workers || d.inflight.account[done.AccountID] >= d.cfg.PerAccount
+	full := d.inflight.hook[hook] >= d.cfg.PerWebhook
+	var next *store.ClaimedDelivery
+	var stale []*store.ClaimedDelivery
+	for q := d.queued[hook]; len(q) > 0 && next == nil && !d.stopping; q = d.queued[hook] {
+		if head := q[0]; d.now().Add(d.timeout + time.Second).Before(head.LeaseUntil) {
+			next = head
+		} else {
+			stale = append(stale, head)
+		}
+		d.queued[hook] = q[1:]
+	}
+	if len(d.queued[hook]) == 0 {
+		delete(d.queued, hook)
+	}
+	if next == nil {
+		d.inflight.add(hook, done.AccountID, -1)
+	}
+	// A claim for each freed slot would cost a claim transaction per delivery. Claim when the
+	// slots have no delivery waiting (so the next ones are claimed ahead while the slots are busy),
+	// then again once half are free: one claim fills many.
+	low := next == nil && (full || d.inflight.hook[hook] <= d.cfg.PerWebhook/2)
 	d.mu.Unlock()
+	d.release(stale)
 	if low || capped {
 		d.Notify()
+	}
+	return next
+}
+
+// release gives back claimed deliveries this process will not attempt (their lease would end before
+// a whole attempt, or Stop came first), due now, so that a claim here or in another process takes
+// them at once. If it fails, their leases end on their own: nothing is lost.
+func (d *Dispatcher) release(cs []*store.ClaimedDelivery) {
+	if len(cs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.workCtx), d.cfg.StoreTimeout)
+	defer cancel()
+	err := d.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryRelease(ctx, cs, d.now()) })
+	if err != nil {
+		d.log.Warn("give back deliveries claimed ahead; their leases will end instead", "err", err, "deliveries", len(cs))
 	}
 }
 

@@ -11,6 +11,8 @@ type DueWebhook struct {
 	// BreakerOpen reports whether the webhook's circuit breaker is open: one attempt in flight at a
 	// time, across every process, until one succeeds.
 	BreakerOpen bool
+	// Failing reports whether its latest attempt failed (ConsecutiveFailures > 0).
+	Failing bool
 	// Rate is the webhook's rate limit and how much of it is spent, as the listing read it; the
 	// claim reads it again, locked, and decides.
 	Rate Rate

@@ -95,6 +95,9 @@ type Tx interface {
 	// earliest due first. A claimed delivery is not due again until its lease expires. Test
 	// deliveries are never claimed: their sender attempts them once.
 	DeliveryClaimDue(ctx context.Context, p *DeliveryClaimDueParams) ([]*ClaimedDelivery, error)
+	// DeliveryRelease gives back claimed deliveries that will not be attempted now, due at now (a
+	// paused webhook's are held).
+	DeliveryRelease(ctx context.Context, cs []*ClaimedDelivery, now time.Time) error
 	// DeliveryComplete logs each outcome's attempt and moves its delivery on. An outcome whose lease
 	// was lost (another process re-claimed the delivery, or it was cancelled) logs its attempt and
 	// leaves the delivery alone. It also applies health, the outcomes' effect on their webhooks'

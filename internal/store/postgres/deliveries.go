@@ -173,6 +173,7 @@ func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueW
 		var failures int
 		err := row.Scan(&d.WebhookID, &d.AccountID, &failures, &d.Rate.Limit, &d.Rate.TAT)
 		d.BreakerOpen = webhook.Health{ConsecutiveFailures: failures}.BreakerOpen()
+		d.Failing = failures > 0
 		return d, err
 	})
 	if err != nil {
@@ -377,6 +378,30 @@ func webhookIDs[T any](items []T, id func(T) string) []string {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// DeliveryRelease makes claimed deliveries due at now; one whose webhook was paused meanwhile is
+// held instead, as a retry is.
+func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	ids, leases := make([]string, len(cs)), make([]int64, len(cs))
+	for i, c := range cs {
+		ids[i], leases[i] = c.ID, sqlconv.MS(c.LeaseUntil)
+	}
+	b := &pgx.Batch{}
+	b.Queue(lockWebhooks, webhookIDs(cs, func(c *store.ClaimedDelivery) string { return c.WebhookID }))
+	b.Queue(`UPDATE deliveries d SET state = CASE WHEN w.is_active THEN 'pending' ELSE 'held' END,
+			next_attempt_at = $1, locked_until = NULL, updated_at = $1
+		FROM unnest($2::text[], $3::bigint[]) AS r(id, lease), webhooks w
+		WHERE d.id = r.id AND d.state = 'pending' AND d.locked_until = r.lease AND w.id = d.webhook_id`,
+		sqlconv.MS(now), ids, leases)
+	if err := q.sendBatch(ctx, b); err != nil {
+		return fmt.Errorf("release deliveries: %w", err)
+	}
+	q.deliveriesDue()
+	return nil
 }
 
 func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.DeliveryOutcome, health []*webhook.HealthChange) error {

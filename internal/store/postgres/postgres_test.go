@@ -149,6 +149,11 @@ func TestWakesOtherHandles(t *testing.T) {
 
 	cs := claim(t, other, base, 1)
 	require.Len(t, cs, 1)
+	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryRelease(ctx, cs, base) }))
+	requireWake(t, due, "releasing claimed deliveries")
+
+	cs = claim(t, other, base, 1)
+	require.Len(t, cs, 1)
 	a := &webhook.Attempt{ID: randid.New("att_"), DeliveryID: cs[0].ID, WebhookID: w.ID, AccountID: b.acct.ID,
 		EventID: cs[0].EventID, EventType: cs[0].EventType, Number: 1, Succeeded: true, StatusCode: 200, CreatedAt: base}
 	require.NoError(t, other.Tx(ctx, func(tx store.Tx) error {
@@ -536,6 +541,29 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 			return err
 		}, setActive(w, false))
 		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "the pause held the resent delivery")
+	})
+
+	t.Run("PauseWhileAReleaseCommits", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b.db, b.acct.ID)
+		d := publish(t, b.db, b.acct.ID, base)[0]
+		cs := claim(t, b.db, base, 1)
+		interleave(t, b, func(ctx context.Context, tx store.Tx) error {
+			return tx.DeliveryRelease(ctx, cs, base)
+		}, setActive(w, false))
+		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "the pause held the released delivery")
+	})
+
+	t.Run("ReleaseAfterAPauseHolds", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b.db, b.acct.ID)
+		d := publish(t, b.db, b.acct.ID, base)[0]
+		cs := claim(t, b.db, base, 1)
+		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error { return setActive(w, false)(t.Context(), tx) }))
+		require.NoError(t, b.db.Tx(t.Context(), func(tx store.Tx) error { return tx.DeliveryRelease(t.Context(), cs, base) }))
+		require.Equal(t, webhook.DeliveryHeld, state(t, b, d.ID), "a delivery given back while paused waits, as a retry does")
 	})
 }
 

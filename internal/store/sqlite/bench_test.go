@@ -219,6 +219,28 @@ func BenchmarkDrainBesideHung(b *testing.B) {
 	})
 }
 
+// BenchmarkRelease claims b.N deliveries in claims of 64 and releases each claim whole.
+func BenchmarkRelease(b *testing.B) {
+	bb := benchSetup(b)
+	bb.queue(b, webhook.LeadSessionCreated, b.N, time.Now().Add(-time.Minute))
+	ctx := context.Background()
+	measure(b, func() {
+		released := 0
+		for released < b.N {
+			now := time.Now()
+			require.NoError(b, bb.st.Tx(ctx, func(tx store.Tx) error {
+				cs, err := storetest.ClaimDue(ctx, tx, now, now.Add(25*time.Second), 64)
+				if err != nil {
+					return err
+				}
+				released += len(cs)
+				// Released due in the future, so the next claim takes new ones.
+				return tx.DeliveryRelease(ctx, cs, now.Add(time.Hour))
+			}))
+		}
+	})
+}
+
 // BenchmarkPublish publishes b.N events, each in its own transaction from 32 concurrent callers (an
 // API under load; group commit gathers them), each to one webhook.
 func BenchmarkPublish(b *testing.B) {

@@ -201,6 +201,7 @@ func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueW
 			return nil, fmt.Errorf("list due webhooks: %w", err)
 		}
 		d.BreakerOpen = webhook.Health{ConsecutiveFailures: failures}.BreakerOpen()
+		d.Failing = failures > 0
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
@@ -329,6 +330,25 @@ func int64sJSON(vs []int64) string {
 		b = strconv.AppendInt(b, v, 10)
 	}
 	return string(append(b, ']'))
+}
+
+// releaseDeliveries makes leased deliveries due at ?1; each row is (id, lease). It gives claimed deliveries back; one whose webhook was paused meanwhile is held,
+// as a retry would be.
+var releaseDeliveries = newBatchStmt(2, `UPDATE deliveries SET next_attempt_at = ?1, locked_until = NULL,
+	updated_at = ?1,
+	state = CASE WHEN (SELECT is_active FROM webhooks WHERE webhooks.id = deliveries.webhook_id) = 0
+		THEN 'held' ELSE 'pending' END
+	FROM (VALUES {{rows}}) AS v
+	WHERE deliveries.id = v.column1 AND deliveries.state = 'pending' AND deliveries.locked_until = v.column2`)
+
+func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelivery, now time.Time) error {
+	err := releaseDeliveries.exec(ctx, q, len(cs), []any{sqlconv.MS(now)}, func(args []any, i int) []any {
+		return append(args, cs[i].ID, sqlconv.MS(cs[i].LeaseUntil))
+	})
+	if err != nil {
+		return fmt.Errorf("release deliveries: %w", err)
+	}
+	return nil
 }
 
 // completeDeliveries moves each delivery on from its attempt; each row is (id, lease, state,

@@ -49,6 +49,7 @@ func TestHotPathPlans(t *testing.T) {
 			"SEARCH deliveries USING COVERING INDEX deliveries_webhook_due (webhook_id=? AND next_attempt_at<?)"}},
 		{"TakeProbe", takeProbeSQL, []string{"SEARCH webhooks USING INDEX sqlite_autoindex_webhooks_1 (id=?)"}},
 		{"Complete", completeDeliveries.texts[64], []string{"SEARCH deliveries USING INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
+		{"Release", releaseDeliveries.texts[64], []string{"SEARCH deliveries USING INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		{"InsertAttempts", insertAttempts.texts[64], []string{"SEARCH deliveries USING COVERING INDEX sqlite_autoindex_deliveries_1 (id=?)"}},
 		{"InsertDeliveries", insertDeliveries.texts[64], []string{"SEARCH events USING COVERING INDEX sqlite_autoindex_events_1 (id=?)"}},
 		{"PruneAttempts", pruneAttemptsSQL, []string{"SEARCH attempts USING COVERING INDEX attempts_created (created_at<?)"}},

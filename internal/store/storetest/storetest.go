@@ -434,6 +434,26 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		require.Equal(t, webhook.DeliveryHeld, deliveryState(t, b, d.ID))
 	})
 
+	t.Run("ReleaseMakesDueAgainOrHolds", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		w := newWebhook(t, b)
+		d1 := publish(t, b, webhook.ProposalCreated, base)[0]
+		d2 := publish(t, b, webhook.ProposalCreated, base)[0]
+		cs := claim(t, b.st, base, 2)
+		require.Len(t, cs, 2)
+		tx(t, b.st, func(tx store.Tx) error { return tx.DeliveryRelease(ctx, cs[:1], base.Add(time.Second)) })
+		again := claim(t, b.st, base.Add(time.Second), 10)
+		require.Len(t, again, 1, "the released delivery is due again; the other is still leased")
+		require.Equal(t, cs[0].ID, again[0].ID)
+
+		w.IsActive = false
+		tx(t, b.st, func(tx store.Tx) error { return tx.WebhookUpdate(ctx, w) })
+		tx(t, b.st, func(tx store.Tx) error { return tx.DeliveryRelease(ctx, append(again, cs[1]), base.Add(2*time.Second)) })
+		require.Equal(t, webhook.DeliveryHeld, deliveryState(t, b, d1.ID), "released for a paused webhook: held")
+		require.Equal(t, webhook.DeliveryHeld, deliveryState(t, b, d2.ID))
+	})
+
 	t.Run("DeleteCancels", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
