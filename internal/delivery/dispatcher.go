@@ -141,8 +141,12 @@ type Dispatcher struct {
 	inflight *inflightCounts
 	// queued holds a healthy webhook's deliveries claimed ahead of a free slot (see next). They
 	// take no worker and count against no account's cap: they start in the slots the webhook has.
-	queued   map[string][]*store.ClaimedDelivery
-	stopping bool // Stop has begun: claimed-ahead deliveries are given back, not sent
+	queued map[string][]*store.ClaimedDelivery
+	// answering holds the webhooks whose latest attempt in this process succeeded: only they are
+	// claimed ahead, so an endpoint that has never answered (or just stopped) holds no more than
+	// its slots. Bounded like served.
+	answering map[string]bool
+	stopping  bool // Stop has begun: claimed-ahead deliveries are given back, not sent
 	// served orders accounts and webhooks by when they last got a slot: the value of tick then.
 	served map[string]uint64
 	tick   uint64
@@ -168,6 +172,7 @@ type dispatcherTestSignals struct {
 	ClaimFailed        testsignal.Signal[error]                    // after each failed claim
 	OutcomesWritten    testsignal.Signal[[]*store.DeliveryOutcome] // after each outcome batch committed
 	OutcomeWriteFailed testsignal.Signal[error]                    // after each failed outcome write
+	Stopping           testsignal.Signal[struct{}]                 // when Stop has begun
 }
 
 func (ts *dispatcherTestSignals) Init() {
@@ -175,6 +180,7 @@ func (ts *dispatcherTestSignals) Init() {
 	ts.ClaimFailed.Init()
 	ts.OutcomesWritten.Init()
 	ts.OutcomeWriteFailed.Init()
+	ts.Stopping.Init()
 }
 
 // servedMax bounds the served map: past it, it starts afresh (every webhook then counts as served
@@ -193,14 +199,15 @@ func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{
-		cfg:      c,
-		timeout:  c.Sender.Timeout(),
-		log:      c.Logger,
-		wake:     make(chan struct{}, 1),
-		outcomes: make(chan finished, c.BatchSize),
-		inflight: newInflightCounts(),
-		queued:   map[string][]*store.ClaimedDelivery{},
-		served:   map[string]uint64{},
+		cfg:       c,
+		timeout:   c.Sender.Timeout(),
+		log:       c.Logger,
+		wake:      make(chan struct{}, 1),
+		outcomes:  make(chan finished, c.BatchSize),
+		inflight:  newInflightCounts(),
+		queued:    map[string][]*store.ClaimedDelivery{},
+		answering: map[string]bool{},
+		served:    map[string]uint64{},
 	}, nil
 }
 
@@ -247,6 +254,7 @@ func (d *Dispatcher) Stop() {
 		d.mu.Lock()
 		d.stopping = true
 		d.mu.Unlock()
+		d.testSignals.Stopping.Signal(struct{}{})
 		d.stopClaiming()
 		<-d.claimerDone
 		d.attempts.Wait()
@@ -357,7 +365,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 			// limits count from it, and a wait of varying length would bunch attempts up.
 			now = d.now()
 			d.mu.Lock()
-			allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.queued, d.served, now)
+			allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.queued, d.answering, d.served, now)
 			d.mu.Unlock()
 			if len(allotments) == 0 {
 				return nil
@@ -385,6 +393,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 	d.mu.Lock()
 	if len(d.served) > servedMax {
 		clear(d.served)
+	}
+	if len(d.answering) > servedMax {
+		clear(d.answering)
 	}
 	for _, c := range claimed {
 		got[c.WebhookID]++
@@ -426,16 +437,21 @@ func (d *Dispatcher) attempt(c *store.ClaimedDelivery) {
 		res := d.cfg.Sender.Send(d.workCtx, requestFor(c))
 		o := Outcome(c, res, d.cfg.Policy, d.now())
 		d.outcomes <- finished{o, res.Duration}
-		c = d.next(c)
+		c = d.next(c, res.Succeeded)
 	}
 }
 
 // next frees what done held and returns the next delivery of its webhook claimed ahead, keeping the
 // slot, or nil, freeing it. One whose lease would end before a whole attempt is dropped: its lease
 // expires and a claim takes it again, in this process or another, never two at once.
-func (d *Dispatcher) next(done *store.ClaimedDelivery) *store.ClaimedDelivery {
+func (d *Dispatcher) next(done *store.ClaimedDelivery, succeeded bool) *store.ClaimedDelivery {
 	hook := done.WebhookID
 	d.mu.Lock()
+	if succeeded {
+		d.answering[hook] = true
+	} else {
+		delete(d.answering, hook)
+	}
 	// A slot another webhook may be waiting for (the process or the account was full) wakes the
 	// claimer at once.
 	capped := d.inflight.total >= d.cfg.Workers || d.inflight.account[done.AccountID] >= d.cfg.PerAccount

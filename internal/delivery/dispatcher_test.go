@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -392,12 +393,13 @@ func TestDispatcherStopWithAttemptsInFlight(t *testing.T) {
 	b.webhook(t, rcv.srv.URL)
 	ds := b.publish(t, 3)
 	d := b.dispatcher(t, func(c *DispatcherConfig) { c.Workers, c.PerWebhook = 4, 1 })
-	require.Equal(t, []string{ds[0].ID, ds[1].ID}, claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")),
-		"the cap allots one, and one claimed ahead")
+	require.Equal(t, []string{ds[0].ID}, claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")),
+		"the cap allots one (a webhook that has not answered yet gets none claimed ahead)")
 	nextReq(t, rcv)
 
 	stopped := make(chan struct{})
 	go func() { d.Stop(); close(stopped) }()
+	waitFor(t, &d.testSignals.Stopping, "stop began")
 	g.release()
 	<-stopped
 	written := waitFor(t, &d.testSignals.OutcomesWritten, "outcomes written")
@@ -406,9 +408,51 @@ func TestDispatcherStopWithAttemptsInFlight(t *testing.T) {
 	for _, dl := range ds[1:] {
 		got := b.delivery(t, dl.ID)
 		require.Equal(t, webhook.DeliveryPending, got.State)
-		require.True(t, got.LockedUntil.IsZero(), "given back or never claimed: another process may take it now")
+		require.True(t, got.LockedUntil.IsZero(), "never claimed: another process may take it now")
 	}
 	require.Empty(t, rcv.reqs, "nothing was sent after Stop began")
+}
+
+// TestDispatcherGivesBackClaimedAheadAtStop: a webhook that answers gets deliveries claimed ahead of
+// its slots; Stop sends none of them and gives them back, unleased, so another process takes them now
+// rather than when their leases end.
+func TestDispatcherGivesBackClaimedAheadAtStop(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	g := b.gate(t)
+	var answered atomic.Bool
+	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if answered.CompareAndSwap(false, true) {
+			return // the first request is answered at once, the others wait at the gate
+		}
+		g.handler(w, r)
+	})
+	b.webhook(t, rcv.srv.URL)
+	first := b.publish(t, 1)
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.Workers, c.PerWebhook = 4, 1 })
+	nextReq(t, rcv)
+	waitDone(t, b, first[0].ID)
+
+	ds := b.publish(t, 3)
+	for {
+		if ids := claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")); slices.Contains(ids, ds[0].ID) {
+			require.Equal(t, []string{ds[0].ID, ds[1].ID}, ids, "one slot, and one claimed ahead")
+			break
+		}
+	}
+	nextReq(t, rcv)
+	stopped := make(chan struct{})
+	go func() { d.Stop(); close(stopped) }()
+	waitFor(t, &d.testSignals.Stopping, "stop began")
+	g.release()
+	<-stopped
+	require.Equal(t, webhook.DeliverySucceeded, b.delivery(t, ds[0].ID).State)
+	for _, dl := range ds[1:] {
+		got := b.delivery(t, dl.ID)
+		require.Equal(t, webhook.DeliveryPending, got.State)
+		require.True(t, got.LockedUntil.IsZero(), "given back (or never claimed): another process may take it now")
+	}
+	require.Empty(t, rcv.reqs, "the delivery claimed ahead was not sent after Stop began")
 }
 
 // TestDispatcherOutcomeWriteHasATimeLimit: an outcome write that hangs (a stalled connection) ends

@@ -12,14 +12,14 @@ import (
 // time, round-robin across accounts first (the account served longest ago first), then across each
 // account's webhooks (likewise). No account goes past perAccount deliveries held and no webhook past
 // its cap: perWebhook, 1 while its circuit breaker is open, twice perWebhook (half of them claimed
-// ahead, see Dispatcher.next) while it is healthy and has no rate limit, and no more than its rate
-// limit allows at now (the claim checks that again against the webhook's row, which decides). So however many webhooks one account
+// ahead, see Dispatcher.next) while it answers (answering: its latest attempt here succeeded; and no
+// other process saw it fail) and has no rate limit, and no more than its rate limit allows at now (the claim checks that again against the webhook's row, which decides). So however many webhooks one account
 // has, and however many of them hang, the others' due deliveries get slots in the very next claim.
 //
 // inflight counts this process's attempts in flight by webhook and by account, queued its deliveries
-// claimed ahead by webhook; served orders
+// claimed ahead by webhook; answering says which webhooks answer; served orders
 // accounts and webhooks by when they last got a slot (smaller is longer ago; missing is never).
-func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflight *inflightCounts, queued map[string][]*store.ClaimedDelivery, served map[string]uint64, now time.Time) []store.ClaimAllotment {
+func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflight *inflightCounts, queued map[string][]*store.ClaimedDelivery, answering map[string]bool, served map[string]uint64, now time.Time) []store.ClaimAllotment {
 	if free <= 0 || len(due) == 0 {
 		return nil
 	}
@@ -41,9 +41,9 @@ func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflig
 		switch {
 		case d.BreakerOpen:
 			limit = 1
-		case !d.Failing && d.Rate.Limit == 0:
-			// A healthy webhook without a rate limit gets as many again claimed ahead of free
-			// slots: they start as its attempts end, without waiting for a claim transaction.
+		case answering[d.WebhookID] && !d.Failing && d.Rate.Limit == 0:
+			// A webhook that answers, without a rate limit, gets as many again claimed ahead of
+			// free slots: they start as its attempts end, without waiting for a claim transaction.
 			limit = 2 * perWebhook
 		}
 		room := limit - inflight.hook[d.WebhookID] - len(queued[d.WebhookID])

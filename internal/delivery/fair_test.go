@@ -35,7 +35,7 @@ func TestFairShare(t *testing.T) {
 		// One account with 50 webhooks, another with one: 10 slots split 5/5 across the accounts,
 		// however many webhooks the first has.
 		due := append(dueHooks("noisy", 50), dueHooks("quiet", 1)...)
-		_, byAccount := allotted(fairShare(due, 10, 1000, 16, newInflightCounts(), nil, map[string]uint64{}, time.Time{}))
+		_, byAccount := allotted(fairShare(due, 10, 1000, 16, newInflightCounts(), nil, nil, map[string]uint64{}, time.Time{}))
 		require.Equal(t, map[string]int{"noisy": 5, "quiet": 5}, byAccount)
 	})
 
@@ -46,7 +46,7 @@ func TestFairShare(t *testing.T) {
 		in.add("noisy-wh00", "noisy", 3)
 		due := append(dueHooks("noisy", 3), dueHooks("quiet", 1)...)
 		due[0].BreakerOpen = true
-		byHook, byAccount := allotted(fairShare(due, 100, 6, 6, in, nil, map[string]uint64{}, time.Time{}))
+		byHook, byAccount := allotted(fairShare(due, 100, 6, 6, in, nil, nil, map[string]uint64{}, time.Time{}))
 		require.Equal(t, 1, byHook["quiet-wh00"], "per-webhook cap: 6 with 5 in flight")
 		require.Zero(t, byHook["noisy-wh00"], "breaker open with attempts in flight: no more")
 		require.Equal(t, 3, byAccount["noisy"], "per-account cap: 6 with 3 in flight")
@@ -56,7 +56,7 @@ func TestFairShare(t *testing.T) {
 		t.Parallel()
 		due := dueHooks("a", 1)
 		due[0].BreakerOpen = true
-		got := fairShare(due, 100, 100, 16, newInflightCounts(), nil, map[string]uint64{}, time.Time{})
+		got := fairShare(due, 100, 100, 16, newInflightCounts(), nil, nil, map[string]uint64{}, time.Time{})
 		require.Equal(t, []store.ClaimAllotment{{WebhookID: "a-wh00", Limit: 1, Probe: true}}, got)
 	})
 
@@ -66,15 +66,15 @@ func TestFairShare(t *testing.T) {
 		served := map[string]uint64{"a": 9, "a-wh00": 9, "a-wh01": 8, "b": 5, "b-wh00": 1, "b-wh01": 4}
 		// One slot: account b was served longest ago, and its webhook wh00 within it.
 		require.Equal(t, []store.ClaimAllotment{{WebhookID: "b-wh00", Limit: 1}},
-			fairShare(due, 1, 100, 16, newInflightCounts(), nil, served, time.Time{}))
+			fairShare(due, 1, 100, 16, newInflightCounts(), nil, nil, served, time.Time{}))
 		// Three: b, a, b — and a's longest unserved webhook is wh01.
-		byHook, _ := allotted(fairShare(due, 3, 100, 16, newInflightCounts(), nil, served, time.Time{}))
+		byHook, _ := allotted(fairShare(due, 3, 100, 16, newInflightCounts(), nil, nil, served, time.Time{}))
 		require.Equal(t, map[string]int{"b-wh00": 1, "b-wh01": 1, "a-wh01": 1}, byHook)
 	})
 
 	t.Run("NothingFree", func(t *testing.T) {
 		t.Parallel()
-		require.Empty(t, fairShare(dueHooks("a", 3), 0, 100, 16, newInflightCounts(), nil, map[string]uint64{}, time.Time{}))
+		require.Empty(t, fairShare(dueHooks("a", 3), 0, 100, 16, newInflightCounts(), nil, nil, map[string]uint64{}, time.Time{}))
 	})
 }
 
@@ -85,20 +85,27 @@ func TestFairShareRate(t *testing.T) {
 	due := dueHooks("a", 2)
 	due[0].Rate = store.Rate{Limit: 500}                                       // a burst of 5 now
 	due[1].Rate = store.Rate{Limit: 10, TAT: now.Add(time.Second).UnixMicro()} // nothing until then
-	got := fairShare(due, 100, 100, 16, newInflightCounts(), nil, map[string]uint64{}, now)
+	got := fairShare(due, 100, 100, 16, newInflightCounts(), nil, nil, map[string]uint64{}, now)
 	require.Equal(t, []store.ClaimAllotment{{WebhookID: due[0].WebhookID, Limit: 5, RateLimited: true}}, got)
 }
 
-// A healthy webhook without a rate limit may hold twice its cap: its attempts in flight and as many
-// claimed ahead. A failing webhook, or one with its breaker open, gets no more than its cap (one
-// while the breaker is open), and what it already holds counts.
+// A webhook that answers, without a rate limit, may hold twice its cap: its attempts in flight and as
+// many claimed ahead. One that has not answered yet, a failing one, or one with its breaker open, gets
+// no more than its cap (one while the breaker is open), and what it already holds counts.
 func TestFairShareClaimsAheadForHealthyWebhooks(t *testing.T) {
-	due := dueHooks("a", 4)
-	due[1].Failing = true
+	due := dueHooks("a", 5)
+	due[1].Failing = true // another process saw it fail
 	due[2].Failing, due[2].BreakerOpen = true, true
 	in := newInflightCounts()
 	in.add(due[3].WebhookID, "a", 16)
 	queued := map[string][]*store.ClaimedDelivery{due[3].WebhookID: make([]*store.ClaimedDelivery, 10)}
-	byHook, _ := allotted(fairShare(due, 1000, 1000, 16, in, queued, map[string]uint64{}, time.Time{}))
-	require.Equal(t, map[string]int{due[0].WebhookID: 32, due[1].WebhookID: 16, due[2].WebhookID: 1, due[3].WebhookID: 6}, byHook)
+	answering := map[string]bool{due[0].WebhookID: true, due[1].WebhookID: true, due[2].WebhookID: true, due[3].WebhookID: true}
+	byHook, _ := allotted(fairShare(due, 1000, 1000, 16, in, queued, answering, map[string]uint64{}, time.Time{}))
+	require.Equal(t, map[string]int{
+		due[0].WebhookID: 32, // answers: its slots and as many ahead
+		due[1].WebhookID: 16,
+		due[2].WebhookID: 1,
+		due[3].WebhookID: 6,  // 32 less the 16 in flight and 10 ahead
+		due[4].WebhookID: 16, // never answered here: no more than its slots
+	}, byHook)
 }
