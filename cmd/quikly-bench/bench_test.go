@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -146,10 +147,7 @@ func TestSmoke(t *testing.T) {
 // database server's share.
 func TestSmokePostgres(t *testing.T) {
 	t.Parallel()
-	dbURL := os.Getenv("QUIKLY_TEST_DATABASE_URL")
-	if dbURL == "" {
-		t.Skip("QUIKLY_TEST_DATABASE_URL is not set")
-	}
+	dbURL := pgtest.BaseURL(t)
 	// CPU per event counts from when every process is ready: the drains are large enough that
 	// deliveries remain by then, even when the three processes of scaleout start far apart.
 	rep, table := smoke(t, "--scenario", "drain", "--scenario", "e2e", "--scenario", "scaleout", "--database", dbURL,
@@ -187,10 +185,7 @@ func TestSmokePostgres(t *testing.T) {
 // machine's processes and reads the CPU of a query that keeps one of its backends busy.
 func TestPostgresServerCPU(t *testing.T) {
 	t.Parallel()
-	dbURL := os.Getenv("QUIKLY_TEST_DATABASE_URL")
-	if dbURL == "" {
-		t.Skip("QUIKLY_TEST_DATABASE_URL is not set")
-	}
+	dbURL := pgtest.BaseURL(t)
 	ctx := context.Background()
 	srv, err := findPostgres(ctx, dbURL)
 	if err != nil {

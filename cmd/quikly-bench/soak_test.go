@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
@@ -48,10 +48,7 @@ func TestSoakSmoke(t *testing.T) {
 // serve and two workers: kill -9 of either and pg_terminate_backend of their connections included.
 func TestSoakSmokePostgres(t *testing.T) {
 	t.Parallel()
-	dbURL := os.Getenv("QUIKLY_TEST_DATABASE_URL")
-	if dbURL == "" {
-		t.Skip("QUIKLY_TEST_DATABASE_URL is not set")
-	}
+	dbURL := pgtest.BaseURL(t)
 	rep, _ := smoke(t, "--scenario", "soak", "--duration", "60s", "--database", dbURL)
 	require.Equal(t, "postgres", rep.Database)
 	requireSoakClean(t, rep, faultKillServe, faultKillWorker, faultPGTerminate, faultPause, faultRotate,

@@ -397,11 +397,7 @@ func TestDispatcherStopWithAttemptsInFlight(t *testing.T) {
 		"the cap allots one (a webhook that has not answered yet gets none claimed ahead)")
 	nextReq(t, rcv)
 
-	stopped := make(chan struct{})
-	go func() { d.Stop(); close(stopped) }()
-	waitFor(t, &d.testSignals.Stopping, "stop began")
-	g.release()
-	<-stopped
+	stopReleasing(t, d, g)
 	written := waitFor(t, &d.testSignals.OutcomesWritten, "outcomes written")
 	require.Equal(t, ds[0].ID, written[0].Attempt.DeliveryID)
 	require.Equal(t, webhook.DeliverySucceeded, b.delivery(t, ds[0].ID).State, "the in-flight attempt's outcome was written before Stop returned")
@@ -411,6 +407,16 @@ func TestDispatcherStopWithAttemptsInFlight(t *testing.T) {
 		require.True(t, got.LockedUntil.IsZero(), "never claimed: another process may take it now")
 	}
 	require.Empty(t, rcv.reqs, "nothing was sent after Stop began")
+}
+
+// stopReleasing stops d while an attempt waits at g: once Stop has begun, g lets it finish.
+func stopReleasing(t *testing.T, d *Dispatcher, g *gate) {
+	t.Helper()
+	stopped := make(chan struct{})
+	go func() { d.Stop(); close(stopped) }()
+	waitFor(t, &d.testSignals.Stopping, "stop began")
+	g.release()
+	<-stopped
 }
 
 // TestDispatcherGivesBackClaimedAheadAtStop: a webhook that answers gets deliveries claimed ahead of
@@ -441,11 +447,7 @@ func TestDispatcherGivesBackClaimedAheadAtStop(t *testing.T) {
 		}
 	}
 	nextReq(t, rcv)
-	stopped := make(chan struct{})
-	go func() { d.Stop(); close(stopped) }()
-	waitFor(t, &d.testSignals.Stopping, "stop began")
-	g.release()
-	<-stopped
+	stopReleasing(t, d, g)
 	require.Equal(t, webhook.DeliverySucceeded, b.delivery(t, ds[0].ID).State)
 	for _, dl := range ds[1:] {
 		got := b.delivery(t, dl.ID)
