@@ -298,10 +298,16 @@ func TestCatalogueHasSchemasAndExamples(t *testing.T) {
 	}
 }
 
-// TestRateLimitHoldsAtTheReceiver: a backlog for a webhook limited to 5 attempts a second arrives
-// at no more than 6 in any sliding second at a loopback receiver, every delivery succeeds at its
-// first attempt (none fails because of the limit), and the limit is reached, not undercut by
-// polling.
+// TestRateLimitHoldsAtTheReceiver: a backlog for a webhook limited to 5 attempts a second arrives at
+// a loopback receiver no faster than the limit over the whole run, and no more than 7 in any sliding
+// second; every delivery succeeds at its first attempt (none fails because of the limit), and the
+// limit is reached, not undercut by polling.
+//
+// The dispatcher starts at most 6 attempts in any second (the limit, plus one for the GCRA's
+// tolerance: store.Rate). Arrivals at the receiver show that only while the attempts' start delays
+// vary by less than 150 ms; under CI's load (-race, packages in parallel) one delayed arrival now and
+// then puts a 7th in a window, so the per-second check allows one more, and the run's span checks the
+// rate itself: a limiter that let the backlog through would deliver it in milliseconds.
 func TestRateLimitHoldsAtTheReceiver(t *testing.T) {
 	t.Parallel()
 	const limit, backlog = 5, 20
@@ -318,9 +324,11 @@ func TestRateLimitHoldsAtTheReceiver(t *testing.T) {
 	for range backlog {
 		at = append(at, rcv.Next(t).At)
 	}
-	most := maxPerSecond(at)
-	t.Logf("rate_limit %d: at most %d arrivals in any sliding second, %d over %v", limit, most, backlog, at[len(at)-1].Sub(at[0]))
-	require.LessOrEqual(t, most, limit+1, "at most one over the limit in any second")
+	most, span := maxPerSecond(at), at[len(at)-1].Sub(at[0])
+	t.Logf("rate_limit %d: at most %d arrivals in any sliding second, %d over %v", limit, most, backlog, span)
+	// The first limit+1 may start at once; each of the others waits a 1/limit s interval.
+	require.GreaterOrEqual(t, span, time.Duration(backlog-limit-1)*time.Second/limit, "no faster than the limit over the run")
+	require.LessOrEqual(t, most, limit+2, "at most one over the limit in any second, and one arrival delayed by the machine's load")
 	require.GreaterOrEqual(t, most, limit/2, "the limit is reached, not undercut by the 500 ms poll")
 	entries := waitLogs(t, e, e.Key, id, backlog)
 	for _, l := range entries {
