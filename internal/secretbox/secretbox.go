@@ -48,6 +48,14 @@ func (b *Box) Seal(plain string) string {
 // IsSealed reports whether stored is a sealed value (rather than a secret stored in clear).
 func IsSealed(stored string) bool { return strings.HasPrefix(stored, sealedPrefix) }
 
+// SealClear seals a stored value left in clear; sealed and empty values stay as they are.
+func (b *Box) SealClear(stored string) string {
+	if stored == "" || IsSealed(stored) {
+		return stored
+	}
+	return b.Seal(stored)
+}
+
 // ErrWrongKey means a sealed value cannot be opened with this key, or there is no key.
 var ErrWrongKey = errors.New("stored secrets were sealed with a different QUIKLY_ENCRYPTION_KEY, or the key is missing")
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/quikly/webhooks/internal/errs"
-	"github.com/quikly/webhooks/internal/secretbox"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
@@ -111,7 +110,7 @@ func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 		w.ID, w.AccountID, w.Name, w.URL, events(w), w.IsActive, q.box.Seal(w.Secret),
 		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt),
 		w.ConsecutiveFailures, sqlconv.NullMS(w.FailingSince), storableText(w.LastError), w.DisabledReason,
-		sqlconv.NullMS(w.DisabledAt), formatOf(w), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
+		sqlconv.NullMS(w.DisabledAt), sqlconv.FormatText(w.Format), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
 	if err != nil {
 		return fmt.Errorf("insert webhook: %w", err)
 	}
@@ -127,7 +126,7 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 		w.Name, w.URL, events(w), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
 		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ID, w.AccountID, w.ConsecutiveFailures,
 		sqlconv.NullMS(w.FailingSince), storableText(w.LastError), w.DisabledReason, sqlconv.NullMS(w.DisabledAt),
-		formatOf(w), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
+		sqlconv.FormatText(w.Format), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
 	}
@@ -190,7 +189,7 @@ func (q *queries) sealSecrets(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, s := range all {
-		secret, prev, headers := q.sealClear(s.secret), q.sealClear(s.prev), q.sealClear(s.headers)
+		secret, prev, headers := q.box.SealClear(s.secret), q.box.SealClear(s.prev), q.box.SealClear(s.headers)
 		if secret == s.secret && prev == s.prev && headers == s.headers {
 			continue
 		}
@@ -201,20 +200,4 @@ func (q *queries) sealSecrets(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
-}
-
-// sealClear seals a stored value left in clear; sealed and empty values stay as they are.
-func (q *queries) sealClear(stored string) string {
-	if stored == "" || secretbox.IsSealed(stored) {
-		return stored
-	}
-	return q.box.Seal(stored)
-}
-
-// formatOf returns w's format as stored: json when unset.
-func formatOf(w *webhook.Webhook) string {
-	if w.Format == "" {
-		return webhook.FormatJSON
-	}
-	return w.Format
 }

@@ -3,7 +3,17 @@ package sqlconv
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/quikly/webhooks/internal/webhook"
 )
+
+// FormatText returns a webhook's format as stored: json when unset.
+func FormatText(format string) string {
+	if format == "" {
+		return webhook.FormatJSON
+	}
+	return format
+}
 
 // HeadersText returns the stored text of a webhook's custom headers before sealing: a JSON object,
 // or "" for none.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/quikly/webhooks/internal/errs"
-	"github.com/quikly/webhooks/internal/secretbox"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/sqlconv"
 	"github.com/quikly/webhooks/internal/webhook"
@@ -103,7 +102,7 @@ func (q *queries) WebhookInsert(ctx context.Context, w *webhook.Webhook) error {
 		w.ID, w.AccountID, w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret),
 		q.box.Seal(w.PreviousSecret), sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.CreatedAt), sqlconv.MS(w.UpdatedAt),
 		w.ConsecutiveFailures, sqlconv.NullMS(w.FailingSince), w.LastError, w.DisabledReason, sqlconv.NullMS(w.DisabledAt),
-		formatOf(w), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
+		sqlconv.FormatText(w.Format), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit)
 	return err
 }
 
@@ -117,7 +116,7 @@ func (q *queries) WebhookUpdate(ctx context.Context, w *webhook.Webhook) error {
 		w.Name, w.URL, string(events), w.IsActive, q.box.Seal(w.Secret), q.box.Seal(w.PreviousSecret),
 		sqlconv.MS(w.PreviousSecretExpiresAt), sqlconv.MS(w.UpdatedAt), w.ConsecutiveFailures,
 		sqlconv.NullMS(w.FailingSince), w.LastError, w.DisabledReason, sqlconv.NullMS(w.DisabledAt),
-		formatOf(w), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit, w.ID, w.AccountID)
+		sqlconv.FormatText(w.Format), q.box.Seal(sqlconv.HeadersText(w.Headers)), w.RateLimit, w.ID, w.AccountID)
 	if err != nil {
 		return err
 	}
@@ -177,7 +176,7 @@ func (q *queries) sealSecrets(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, s := range all {
-		secret, prev, headers := q.sealClear(s.secret), q.sealClear(s.prev), q.sealClear(s.headers)
+		secret, prev, headers := q.box.SealClear(s.secret), q.box.SealClear(s.prev), q.box.SealClear(s.headers)
 		if secret == s.secret && prev == s.prev && headers == s.headers {
 			continue
 		}
@@ -188,20 +187,4 @@ func (q *queries) sealSecrets(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
-}
-
-// sealClear seals a stored value left in clear; sealed and empty values stay as they are.
-func (q *queries) sealClear(stored string) string {
-	if stored == "" || secretbox.IsSealed(stored) {
-		return stored
-	}
-	return q.box.Seal(stored)
-}
-
-// formatOf returns w's format as stored: json when unset.
-func formatOf(w *webhook.Webhook) string {
-	if w.Format == "" {
-		return webhook.FormatJSON
-	}
-	return w.Format
 }
