@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -199,14 +198,7 @@ func TestPostgresScaleOutRateLimit(t *testing.T) {
 	for range backlog {
 		at = append(at, rcv.Next(t).At)
 	}
-	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
-	most, j := 0, 0
-	for i := range at {
-		for j < len(at) && at[j].Sub(at[i]) < time.Second {
-			j++
-		}
-		most = max(most, j-i)
-	}
+	most := testenv.MaxPerSecond(at)
 	t.Logf("rate_limit %d over 3 processes: at most %d arrivals in any sliding second, %d over %v", limit, most, backlog, at[len(at)-1].Sub(at[0]))
 	require.LessOrEqual(t, most, limit+1, "at most one over the limit in any second, across every process")
 	waitAttempts(t, addr, key, w.ID, backlog)

@@ -324,7 +324,7 @@ func TestRateLimitHoldsAtTheReceiver(t *testing.T) {
 	for range backlog {
 		at = append(at, rcv.Next(t).At)
 	}
-	most, span := maxPerSecond(at), at[len(at)-1].Sub(at[0])
+	most, span := testenv.MaxPerSecond(at), at[len(at)-1].Sub(at[0])
 	t.Logf("rate_limit %d: at most %d arrivals in any sliding second, %d over %v", limit, most, backlog, span)
 	// The first limit+1 may start at once; each of the others waits a 1/limit s interval.
 	require.GreaterOrEqual(t, span, time.Duration(backlog-limit-1)*time.Second/limit, "no faster than the limit over the run")
@@ -335,17 +335,4 @@ func TestRateLimitHoldsAtTheReceiver(t *testing.T) {
 		require.Equal(t, "succeeded", l["status"])
 		require.Equal(t, float64(1), l["attempt"])
 	}
-}
-
-// maxPerSecond returns the most arrivals within any sliding second.
-func maxPerSecond(at []time.Time) int {
-	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
-	most, j := 0, 0
-	for i := range at {
-		for j < len(at) && at[j].Sub(at[i]) < time.Second {
-			j++
-		}
-		most = max(most, j-i)
-	}
-	return most
 }

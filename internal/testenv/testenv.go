@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,6 +201,20 @@ func (e *Env) DoRaw(key, method, path, contentType, body string) *Response {
 	data, err := io.ReadAll(res.Body)
 	require.NoError(e.t, err)
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: data}
+}
+
+// MaxPerSecond sorts at and returns the most of its times within any sliding second (a rate
+// limit's check at a receiver).
+func MaxPerSecond(at []time.Time) int {
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	most, j := 0, 0
+	for i := range at {
+		for j < len(at) && at[j].Sub(at[i]) < time.Second {
+			j++
+		}
+		most = max(most, j-i)
+	}
+	return most
 }
 
 // Received is one request a Receiver got.
