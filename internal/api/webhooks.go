@@ -114,14 +114,18 @@ func (j webhookInputJSON) input() (app.WebhookInput, error) {
 	return in, nil
 }
 
-// handleWebhookCreate handles "POST /webhooks".
-func (h *Handler) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
+// decodeWebhookInput reads the webhook body of a create or an update.
+func decodeWebhookInput(w http.ResponseWriter, r *http.Request) (app.WebhookInput, error) {
 	var body webhookInputJSON
 	if err := decode(w, r, &body, webhookClearable...); err != nil {
-		h.error(w, r, err)
-		return
+		return app.WebhookInput{}, err
 	}
-	in, err := body.input()
+	return body.input()
+}
+
+// handleWebhookCreate handles "POST /webhooks".
+func (h *Handler) handleWebhookCreate(w http.ResponseWriter, r *http.Request) {
+	in, err := decodeWebhookInput(w, r)
 	if err != nil {
 		h.error(w, r, err)
 		return
@@ -167,12 +171,7 @@ func (h *Handler) handleWebhookUpdate(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, err)
 		return
 	}
-	var body webhookInputJSON
-	if err := decode(w, r, &body, webhookClearable...); err != nil {
-		h.error(w, r, err)
-		return
-	}
-	in, err := body.input()
+	in, err := decodeWebhookInput(w, r)
 	if err != nil {
 		h.error(w, r, err)
 		return
