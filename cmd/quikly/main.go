@@ -47,6 +47,7 @@ type deliveryFlags struct {
 	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"${workers}" help:"Attempts in flight at once in this process (each a goroutine and a socket)."`
 	PerAccount          int           `name:"per-account" env:"QUIKLY_PER_ACCOUNT" default:"${per_account}" help:"Attempts in flight at once for one account in this process."`
 	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"${per_webhook}" help:"Attempts in flight at once to one webhook in this process (1 while its circuit breaker is open)."`
+	UnansweredRate      float64       `name:"unanswered-rate" env:"QUIKLY_UNANSWERED_RATE" default:"${unanswered_rate}" help:"Attempts started per second in this process, in all, to webhooks that do not answer (none of their attempts here succeeded yet, or the latest failed), in bursts of a quarter of it; webhooks that answer are never held back by it; 0 is no bound."`
 	DisableAfter        time.Duration `name:"disable-after" env:"QUIKLY_DISABLE_AFTER" default:"${disable_after}" help:"Disable a webhook none of whose attempts succeeded for this long (and at least 10 failed); 0 never disables."`
 }
 
@@ -113,6 +114,7 @@ var defaults = kong.Vars{
 	"per_account":      strconv.Itoa(delivery.PerAccountDefault),
 	"per_webhook":      strconv.Itoa(delivery.PerWebhookDefault),
 	"disable_after":    durationFlag(delivery.DisableAfterDefault),
+	"unanswered_rate":  strconv.Itoa(delivery.UnansweredRateDefault),
 	"rate_limit":       strconv.Itoa(api.RateLimitDefault),
 	"max_webhooks":     strconv.Itoa(app.MaxWebhooksDefault),
 }
@@ -219,14 +221,21 @@ func (d *deliveryFlags) config(db dbFlags) (*server.Config, error) {
 		return nil, fmt.Errorf("--per-account must be at least 1, got %d", d.PerAccount)
 	case d.DisableAfter < 0:
 		return nil, fmt.Errorf("--disable-after must not be negative (0 never disables), got %s", d.DisableAfter)
+	case !(d.UnansweredRate >= 0) || math.IsInf(d.UnansweredRate, 0):
+		return nil, fmt.Errorf("--unanswered-rate must be 0 (no bound) or a positive number, got %v", d.UnansweredRate)
 	}
 	disableAfter := d.DisableAfter
 	if disableAfter == 0 {
 		disableAfter = -1 // never
 	}
+	unansweredRate := d.UnansweredRate
+	if unansweredRate == 0 {
+		unansweredRate = -1 // no bound
+	}
 	cfg := &server.Config{DatabaseURL: db.Database, EncryptionKey: db.EncryptionKey, RetrySchedule: schedule,
 		DeliveryTimeout: d.DeliveryTimeout, AllowPrivateTargets: d.AllowPrivateTargets, LogRetention: d.LogRetention,
-		Workers: d.Workers, PerAccount: d.PerAccount, PerWebhook: d.PerWebhook, DisableAfter: disableAfter}
+		Workers: d.Workers, PerAccount: d.PerAccount, PerWebhook: d.PerWebhook, DisableAfter: disableAfter,
+		UnansweredRate: unansweredRate}
 	return cfg, cfg.Validate()
 }
 

@@ -26,9 +26,9 @@ type App struct {
 	BaseURL string
 	// AllowPrivateTargets accepts http:// URLs and private addresses (development and tests).
 	AllowPrivateTargets bool
-	// Notify, when set, is called after a transaction that published deliveries commits, to wake
-	// the dispatcher.
-	Notify func()
+	// Notify, when set, is called after a transaction that made deliveries due commits, to wake
+	// the dispatcher: with the webhooks a publish gave deliveries, or with none to look at all.
+	Notify func(webhookIDs ...string)
 	// Clock is the time of every change; nil means the real clock.
 	Clock clock.Clock
 	// LogRetention is how long logs and events are kept (recover cannot reach further back); zero
@@ -38,9 +38,9 @@ type App struct {
 	MaxWebhooks int
 }
 
-func (a *App) notify() {
+func (a *App) notify(webhookIDs ...string) {
 	if a.Notify != nil {
-		a.Notify()
+		a.Notify(webhookIDs...)
 	}
 }
 

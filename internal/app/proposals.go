@@ -16,14 +16,20 @@ import (
 // deliveries) commit together or not at all, and the event's data is rendered from the very object
 // that was written, so it always matches the stored row.
 
-// publish writes the event of eventType with data in tx. It reports whether any delivery was queued,
-// so the caller knows to wake the dispatcher after the commit.
-func (a *App) publish(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time) (bool, error) {
+// publish writes the event of eventType with data in tx. It returns the webhooks it gave a due
+// delivery, for the caller to wake the dispatcher with after the commit.
+func (a *App) publish(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time) ([]string, error) {
 	_, ds, err := delivery.Publish(ctx, tx, accountID, eventType, data, now)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return len(ds) > 0, nil
+	var due []string
+	for _, d := range ds {
+		if d.State == webhook.DeliveryPending {
+			due = append(due, d.WebhookID)
+		}
+	}
+	return due, nil
 }
 
 // stamp returns the time of a change: a.Now() cut to the milliseconds the store keeps, so the object
@@ -49,7 +55,7 @@ func (a *App) CreateProposal(ctx context.Context, accountID string, in proposal.
 // insertAndPublish runs insert and publishes its event in one transaction, then wakes the
 // dispatcher if the event queued deliveries.
 func (a *App) insertAndPublish(ctx context.Context, accountID, eventType string, data any, now time.Time, insert func(tx store.Tx) error) error {
-	var queued bool
+	var queued []string
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		if err := insert(tx); err != nil {
 			return err
@@ -58,8 +64,8 @@ func (a *App) insertAndPublish(ctx context.Context, accountID, eventType string,
 		queued, err = a.publish(ctx, tx, accountID, eventType, data, now)
 		return err
 	})
-	if err == nil && queued {
-		a.notify()
+	if err == nil && len(queued) > 0 {
+		a.notify(queued...)
 	}
 	return err
 }
@@ -163,7 +169,7 @@ func getProposalForUpdate(ctx context.Context, tx store.Tx, accountID, id string
 func (a *App) changeProposal(ctx context.Context, load func(store.Tx) (*proposal.Proposal, error),
 	change func(p *proposal.Proposal, now time.Time) (string, error)) (*proposal.Proposal, error) {
 	var p *proposal.Proposal
-	var queued bool
+	var queued []string
 	now := a.stamp()
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
@@ -183,8 +189,8 @@ func (a *App) changeProposal(ctx context.Context, load func(store.Tx) (*proposal
 	if err != nil {
 		return nil, err
 	}
-	if queued {
-		a.notify()
+	if len(queued) > 0 {
+		a.notify(queued...)
 	}
 	return p, nil
 }
@@ -227,7 +233,7 @@ func (a *App) UpdateLeadSession(ctx context.Context, accountID, id string, in pr
 		return nil, errs.ErrNotFound
 	}
 	var l *proposal.LeadSession
-	var queued bool
+	var queued []string
 	now := a.stamp()
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
@@ -251,8 +257,8 @@ func (a *App) UpdateLeadSession(ctx context.Context, accountID, id string, in pr
 	if err != nil {
 		return nil, err
 	}
-	if queued {
-		a.notify()
+	if len(queued) > 0 {
+		a.notify(queued...)
 	}
 	return l, nil
 }

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/quikly/webhooks/internal/clock"
 	"github.com/quikly/webhooks/internal/store"
@@ -30,6 +33,12 @@ const (
 	// PerWebhookDefault bounds one webhook's attempts in flight in one process (1 while its circuit
 	// breaker is open, across every process).
 	PerWebhookDefault = 16
+	// UnansweredRateDefault bounds how many attempts start per second, in all, to webhooks that do
+	// not answer (see DispatcherConfig.UnansweredRate). Starting an attempt costs a connection on
+	// both sides and its failure an outcome and a retry: a thousand endpoints that hang, started at
+	// once and timing out at once, are bursts of work that every other account's deliveries queue
+	// behind. Paced, the same work is spread thin; the webhooks that answer never wait for it.
+	UnansweredRateDefault = 200
 	// BatchSizeDefault caps how many deliveries one claim takes.
 	BatchSizeDefault = 256
 	// PollIntervalDefault is how often an idle dispatcher looks for due deliveries unwoken.
@@ -76,6 +85,11 @@ type DispatcherConfig struct {
 	// PerWebhook bounds one webhook's attempts in flight. Defaults to PerWebhookDefault; must be at
 	// least 1.
 	PerWebhook int
+	// UnansweredRate bounds how many attempts start per second, in bursts of a quarter of it, to
+	// webhooks that do not answer: their latest attempt in this process did not succeed, or they
+	// have none yet, or another process saw them fail since. Webhooks that answer are not paced.
+	// Defaults to UnansweredRateDefault; negative means no bound.
+	UnansweredRate float64
 	// BatchSize caps one claim. Defaults to BatchSizeDefault; must be at least 1.
 	BatchSize int
 	// PollInterval is how often an idle dispatcher looks for due deliveries when nobody wakes it.
@@ -95,6 +109,7 @@ func (c *DispatcherConfig) WithDefaults() *DispatcherConfig {
 		out.PerAccount = min(out.PerAccount, out.Workers/2)
 	}
 	out.PerWebhook = cmp.Or(c.PerWebhook, PerWebhookDefault)
+	out.UnansweredRate = cmp.Or(c.UnansweredRate, UnansweredRateDefault)
 	out.BatchSize = cmp.Or(c.BatchSize, BatchSizeDefault)
 	out.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
 	out.StoreTimeout = cmp.Or(c.StoreTimeout, StoreTimeoutDefault)
@@ -113,6 +128,8 @@ func (c *DispatcherConfig) validate() error {
 		return fmt.Errorf("dispatcher: PerAccount must be at least 1, got %d", c.PerAccount)
 	case c.PerWebhook < 1:
 		return fmt.Errorf("dispatcher: PerWebhook must be at least 1, got %d", c.PerWebhook)
+	case math.IsNaN(c.UnansweredRate) || math.IsInf(c.UnansweredRate, 0):
+		return fmt.Errorf("dispatcher: UnansweredRate must be a number, got %v", c.UnansweredRate)
 	case c.BatchSize < 1:
 		return fmt.Errorf("dispatcher: BatchSize must be at least 1, got %d", c.BatchSize)
 	case c.PollInterval <= 0:
@@ -139,6 +156,11 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	inflight *inflightCounts
+	// hinted holds the webhooks that Notify named since the last claim, and lookAll whether a
+	// Notify named none: the next claim looks at those webhooks alone unless lookAll (or the poll)
+	// says to look at every webhook with due deliveries.
+	hinted  map[string]bool
+	lookAll bool
 	// queued holds a healthy webhook's deliveries claimed ahead of a free slot (see next). They
 	// take no worker and count against no account's cap: they start in the slots the webhook has.
 	queued map[string][]*store.ClaimedDelivery
@@ -150,6 +172,9 @@ type Dispatcher struct {
 	// served orders accounts and webhooks by when they last got a slot: the value of tick then.
 	served map[string]uint64
 	tick   uint64
+	// unanswered paces the attempts to webhooks that do not answer (nil: no bound). Only the
+	// claimer uses it.
+	unanswered *rate.Limiter
 
 	startOnce sync.Once
 	stopOnce  sync.Once
@@ -198,24 +223,41 @@ func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	var unanswered *rate.Limiter
+	if c.UnansweredRate > 0 {
+		unanswered = rate.NewLimiter(rate.Limit(c.UnansweredRate), max(1, int(c.UnansweredRate/4)))
+	}
 	return &Dispatcher{
-		cfg:       c,
-		timeout:   c.Sender.Timeout(),
-		log:       c.Logger,
-		wake:      make(chan struct{}, 1),
-		outcomes:  make(chan finished, c.BatchSize),
-		inflight:  newInflightCounts(),
-		queued:    map[string][]*store.ClaimedDelivery{},
-		answering: map[string]bool{},
-		served:    map[string]uint64{},
+		cfg:        c,
+		timeout:    c.Sender.Timeout(),
+		log:        c.Logger,
+		wake:       make(chan struct{}, 1),
+		outcomes:   make(chan finished, c.BatchSize),
+		inflight:   newInflightCounts(),
+		queued:     map[string][]*store.ClaimedDelivery{},
+		answering:  map[string]bool{},
+		served:     map[string]uint64{},
+		hinted:     map[string]bool{},
+		unanswered: unanswered,
 	}, nil
 }
 
 func (d *Dispatcher) now() time.Time { return clock.Now(d.cfg.Clock) }
 
-// Notify wakes the dispatcher to look for due deliveries now (after a publish commits). It never
-// blocks.
-func (d *Dispatcher) Notify() {
+// Notify wakes the dispatcher to look for due deliveries now: of webhookIDs alone (a publish in
+// this process just gave them deliveries; looking them up costs a probe each), or of every webhook
+// when none is named. It never blocks.
+func (d *Dispatcher) Notify(webhookIDs ...string) {
+	d.mu.Lock()
+	if len(webhookIDs) == 0 || len(d.hinted)+len(webhookIDs) > dueWebhooksMax {
+		d.lookAll = true
+		clear(d.hinted)
+	} else if !d.lookAll {
+		for _, id := range webhookIDs {
+			d.hinted[id] = true
+		}
+	}
+	d.mu.Unlock()
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -288,8 +330,15 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		due = w.DeliveriesDue()
 	}
 	var outage outage
+	var lastAll time.Time // when a claim last looked at every webhook
+	all := true
 	for {
-		full, next := d.claimOnce(ctx, &outage)
+		// However often Notify names webhooks, every webhook is looked at once a poll interval.
+		if now := time.Now(); all || now.Sub(lastAll) >= d.cfg.PollInterval {
+			all, lastAll = true, now
+		}
+		full, next := d.claimOnce(ctx, &outage, all)
+		all = true // unless a Notify wakes the loop
 		if full {
 			continue // more may be due right away
 		}
@@ -304,6 +353,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
+			all = false // claimOnce still looks at every webhook if a Notify named none
 		case <-due:
 		case <-timer.C:
 		}
@@ -333,13 +383,27 @@ func (o *outage) recover(log *slog.Logger, now time.Time) {
 	*o = outage{}
 }
 
-// claimOnce shares the free slots between the webhooks with due deliveries, claims them and starts
+// claimOnce shares the free slots between the webhooks with due deliveries (every webhook's if all
+// or a Notify named none since the last claim, else those Notify named), claims them and starts
 // their attempts. It reports whether some webhook got all it was allotted (so more may be waiting),
-// and the earliest time after now at which a rate-limited webhook with due deliveries may start its
-// next attempt (zero when none waits on its rate).
-func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time) {
+// and the earliest time after now at which a webhook with due deliveries held back by its rate, or
+// by the pace of webhooks that do not answer, may start its next attempt (zero when none waits).
+func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, time.Time) {
 	d.mu.Lock()
 	free := min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize)
+	var only []string
+	if !all && !d.lookAll {
+		for id := range d.hinted {
+			only = append(only, id)
+		}
+	}
+	// Nothing named (a wake that an earlier claim served) looks at every webhook too: it is rare.
+	if len(only) == 0 {
+		clear(d.hinted)
+		d.lookAll = false
+	} else if free > 0 {
+		clear(d.hinted)
+	}
 	d.mu.Unlock()
 	if free <= 0 || ctx.Err() != nil {
 		return false, time.Time{}
@@ -348,11 +412,13 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 	var claimed []*store.ClaimedDelivery
 	var allotted map[string]int
 	var rated []*store.DueWebhook
+	var paced map[string]bool // the webhooks whose attempts spend d.unanswered
+	var starved bool
 	tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 	// Which webhooks have due deliveries is read before the write transaction: it walks every
 	// webhook with pending deliveries, and SQLite's one writer need not wait for that. The claim's
 	// UPDATEs check again that what they take is still due (and the rate it may spend).
-	due, err := d.cfg.Store.DeliveryDueWebhooks(tctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax})
+	due, err := d.cfg.Store.DeliveryDueWebhooks(tctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: dueWebhooksMax, WebhookIDs: only})
 	for _, w := range due {
 		if w.Rate.Limit > 0 {
 			rated = append(rated, w)
@@ -364,8 +430,21 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 			// The time once the transaction runs, not before it waited for the database: rate
 			// limits count from it, and a wait of varying length would bunch attempts up.
 			now = d.now()
+			budget := -1
+			if d.unanswered != nil {
+				budget = int(d.unanswered.TokensAt(now))
+			}
 			d.mu.Lock()
-			allotments := fairShare(due, min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize), d.cfg.PerAccount, d.cfg.PerWebhook, d.inflight, d.queued, d.answering, d.served, now)
+			var allotments []store.ClaimAllotment
+			allotments, starved = fairShare(&share{due: due, free: min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize),
+				perAccount: d.cfg.PerAccount, perWebhook: d.cfg.PerWebhook, inflight: d.inflight, queued: d.queued,
+				answering: d.answering, unanswered: budget, served: d.served, now: now})
+			paced = map[string]bool{}
+			for _, w := range due {
+				if !answers(w, d.answering) {
+					paced[w.WebhookID] = true
+				}
+			}
 			d.mu.Unlock()
 			if len(allotments) == 0 {
 				return nil
@@ -414,6 +493,21 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage) (bool, time.Time)
 		d.testSignals.Claimed.Signal(claimed)
 	}
 	var next time.Time
+	if d.unanswered != nil {
+		spent := 0
+		for id, n := range got {
+			if paced[id] {
+				spent += n
+			}
+		}
+		d.unanswered.ReserveN(now, spent)
+		if starved {
+			// Wake once half a burst has come back, not for every token: each claim reads every
+			// webhook with due deliveries.
+			want := float64(max(1, d.unanswered.Burst()/2))
+			next = now.Add(time.Duration((want - d.unanswered.TokensAt(now)) / float64(d.unanswered.Limit()) * float64(time.Second)))
+		}
+	}
 	for _, w := range rated {
 		r := w.Rate
 		r.TAT = r.Take(now, got[w.WebhookID])

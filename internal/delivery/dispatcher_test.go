@@ -540,3 +540,88 @@ func TestMaintainerStartStop(t *testing.T) {
 	m.Stop()
 	m.Stop()
 }
+
+// answeringHere waits until the dispatcher counts webhookID as answering (its attempt has ended
+// and succeeded), failing the test if it never does within a generous hang guard.
+func answeringHere(t *testing.T, d *Dispatcher, webhookID string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d.mu.Lock()
+		ok := d.answering[webhookID]
+		d.mu.Unlock()
+		if ok {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "webhook %s never counted as answering", webhookID)
+		time.Sleep(5 * time.Millisecond) // polling the dispatcher's state; not a timing assertion
+	}
+}
+
+// TestDispatcherPacesWebhooksThatDoNotAnswer: attempts to webhooks that have not answered start no
+// faster than UnansweredRate (on the dispatcher's clock, here held still), while a webhook that
+// answers gets every delivery at once.
+func TestDispatcherPacesWebhooksThatDoNotAnswer(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	hung := b.gate(t)
+	hungRcv := newReceiver(t, hung.handler)
+	healthy := newReceiver(t, nil)
+	healthyID := b.webhook(t, healthy.srv.URL)
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.UnansweredRate = 8 }) // bursts of 2
+	b.publish(t, 1)
+	nextReq(t, healthy) // the first of the burst
+	answeringHere(t, d, healthyID)
+
+	for range 12 {
+		b.webhook(t, hungRcv.srv.URL)
+	}
+	for round := range 2 {
+		b.publish(t, 3) // to the healthy webhook and the 12 that hang
+		for range 3 {
+			nextReq(t, healthy)
+		}
+		if round == 0 {
+			nextReq(t, hungRcv) // the second of the burst
+		}
+		require.Empty(t, hungRcv.reqs, "the clock stands still: no token, no other attempt to a webhook that does not answer")
+	}
+	require.Equal(t, int64(1), hung.inflight.Load())
+
+	b.clock.Add(time.Second) // 8 tokens, of which a burst of 2 are kept
+	nextReq(t, hungRcv)
+	nextReq(t, hungRcv)
+	b.publish(t, 1)
+	nextReq(t, healthy)
+	require.Empty(t, hungRcv.reqs, "no more than the burst")
+	require.Equal(t, int64(3), hung.inflight.Load())
+}
+
+// TestDispatcherNotifyNamesWebhooks: a Notify that names webhooks (a publish in this process) makes
+// the next claim look at those alone; one that names none looks at every webhook.
+func TestDispatcherNotifyNamesWebhooks(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	b.st.failClaims.Store(true) // the claim at start finds nothing to do, whenever it runs
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.PollInterval = time.Hour })
+	waitFor(t, &d.testSignals.ClaimFailed, "claim failed")
+	b.st.failClaims.Store(false)
+	a := b.webhook(t, rcv.srv.URL)
+	b.webhook(t, rcv.srv.URL)
+	ds := b.publish(t, 1) // due to both; nobody told the dispatcher yet
+	var toA, toOther string
+	for _, dl := range ds {
+		if dl.WebhookID == a {
+			toA = dl.ID
+		} else {
+			toOther = dl.ID
+		}
+	}
+	d.Notify(a)
+	require.Equal(t, []string{toA}, claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")), "the named webhook's alone")
+	nextReq(t, rcv)
+	// The attempt's end wakes a claim of every webhook (its slot is free), which takes the other.
+	require.Equal(t, []string{toOther}, claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")))
+	nextReq(t, rcv)
+}

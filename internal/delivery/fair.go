@@ -8,25 +8,52 @@ import (
 	"github.com/quikly/webhooks/internal/store"
 )
 
+// share is what one claim's fair share is decided from.
+type share struct {
+	due                    []*store.DueWebhook
+	free                   int // slots of this claim
+	perAccount, perWebhook int
+	// inflight counts this process's attempts in flight by webhook and by account, queued its
+	// deliveries claimed ahead by webhook.
+	inflight *inflightCounts
+	queued   map[string][]*store.ClaimedDelivery
+	// answering holds the webhooks whose latest attempt here succeeded (see answers).
+	answering map[string]bool
+	// unanswered is how many attempts may start to webhooks that do not answer (see answers); less
+	// than 0 is no bound.
+	unanswered int
+	// served orders accounts and webhooks by when they last got a slot (smaller is longer ago;
+	// missing is never).
+	served map[string]uint64
+	now    time.Time
+}
+
+// answers reports whether d answers: its latest attempt in this process succeeded and no other
+// process saw it fail since.
+func answers(d *store.DueWebhook, answering map[string]bool) bool {
+	return answering[d.WebhookID] && !d.Failing
+}
+
 // fairShare decides which webhooks get the free slots of one claim, and how many each: one slot at a
 // time, round-robin across accounts first (the account served longest ago first), then across each
 // account's webhooks (likewise). No account goes past perAccount deliveries held and no webhook past
 // its cap: perWebhook, 1 while its circuit breaker is open, twice perWebhook (half of them claimed
-// ahead, see Dispatcher.next) while it answers (answering: its latest attempt here succeeded; and no
-// other process saw it fail) and has no rate limit, and no more than its rate limit allows at now (the claim checks that again against the webhook's row, which decides). So however many webhooks one account
-// has, and however many of them hang, the others' due deliveries get slots in the very next claim.
-//
-// inflight counts this process's attempts in flight by webhook and by account, queued its deliveries
-// claimed ahead by webhook; answering says which webhooks answer; served orders
-// accounts and webhooks by when they last got a slot (smaller is longer ago; missing is never).
-func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflight *inflightCounts, queued map[string][]*store.ClaimedDelivery, answering map[string]bool, served map[string]uint64, now time.Time) []store.ClaimAllotment {
+// ahead, see Dispatcher.next) while it answers and has no rate limit, and no more than its rate limit
+// allows at now (the claim checks that again against the webhook's row, which decides). Webhooks that
+// do not answer share s.unanswered slots between them, in the same order. So however many webhooks
+// one account has, and however many of them hang, the others' due deliveries get slots in the very
+// next claim. It also reports whether a webhook that does not answer went without a slot it had room
+// for because s.unanswered ran out.
+func fairShare(s *share) (out []store.ClaimAllotment, starved bool) {
+	due, free := s.due, s.free
 	if free <= 0 || len(due) == 0 {
-		return nil
+		return nil, false
 	}
 	type hook struct {
 		*store.DueWebhook
-		room int // slots it may still take
-		got  int
+		room    int // slots it may still take
+		got     int
+		answers bool
 	}
 	type account struct {
 		id    string
@@ -37,40 +64,41 @@ func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflig
 	byAccount := map[string]*account{}
 	var accounts []*account
 	for _, d := range due {
-		limit := perWebhook
+		limit := s.perWebhook
+		ok := answers(d, s.answering)
 		switch {
 		case d.BreakerOpen:
 			limit = 1
-		case answering[d.WebhookID] && !d.Failing && d.Rate.Limit == 0:
+		case ok && d.Rate.Limit == 0:
 			// A webhook that answers, without a rate limit, gets as many again claimed ahead of
 			// free slots: they start as its attempts end, without waiting for a claim transaction.
-			limit = 2 * perWebhook
+			limit = 2 * s.perWebhook
 		}
-		room := limit - inflight.hook[d.WebhookID] - len(queued[d.WebhookID])
+		room := limit - s.inflight.hook[d.WebhookID] - len(s.queued[d.WebhookID])
 		if d.Rate.Limit > 0 {
-			room = min(room, d.Rate.Allowed(now))
+			room = min(room, d.Rate.Allowed(s.now))
 		}
 		if room <= 0 {
 			continue
 		}
 		a := byAccount[d.AccountID]
 		if a == nil {
-			a = &account{id: d.AccountID, room: perAccount - inflight.account[d.AccountID]}
+			a = &account{id: d.AccountID, room: s.perAccount - s.inflight.account[d.AccountID]}
 			if a.room <= 0 {
 				continue
 			}
 			byAccount[d.AccountID] = a
 			accounts = append(accounts, a)
 		}
-		a.hooks = append(a.hooks, &hook{DueWebhook: d, room: room})
+		a.hooks = append(a.hooks, &hook{DueWebhook: d, room: room, answers: ok})
 	}
-	byServed := func(a, b string) int { return cmp.Or(cmp.Compare(served[a], served[b]), cmp.Compare(a, b)) }
+	byServed := func(a, b string) int { return cmp.Or(cmp.Compare(s.served[a], s.served[b]), cmp.Compare(a, b)) }
 	slices.SortFunc(accounts, func(a, b *account) int { return byServed(a.id, b.id) })
 	for _, a := range accounts {
 		slices.SortFunc(a.hooks, func(x, y *hook) int { return byServed(x.WebhookID, y.WebhookID) })
 	}
 
-	var out []store.ClaimAllotment
+	unanswered := s.unanswered
 	for free > 0 {
 		progress := false
 		for _, a := range accounts {
@@ -84,7 +112,14 @@ func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflig
 			for range a.hooks {
 				h := a.hooks[a.next]
 				a.next = (a.next + 1) % len(a.hooks)
+				if h.room > 0 && !h.answers && unanswered == 0 {
+					starved = true
+					continue
+				}
 				if h.room > 0 {
+					if !h.answers && unanswered > 0 {
+						unanswered--
+					}
 					h.room--
 					h.got++
 					a.room--
@@ -106,7 +141,7 @@ func fairShare(due []*store.DueWebhook, free, perAccount, perWebhook int, inflig
 			}
 		}
 	}
-	return out
+	return out, starved
 }
 
 // inflightCounts counts one process's attempts in flight, by webhook and by account.

@@ -81,6 +81,9 @@ type Config struct {
 	Workers    int
 	PerAccount int
 	PerWebhook int
+	// UnansweredRate paces the attempts to webhooks that do not answer (per second, in all); 0 is
+	// delivery.UnansweredRateDefault, negative no bound.
+	UnansweredRate float64
 	// DisableAfter is how long a webhook may fail before it is disabled; 0 is the default, negative
 	// never disables.
 	DisableAfter time.Duration
@@ -124,6 +127,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("per-webhook must be at least 1, got %d", c.PerWebhook)
 	case c.MaxWebhooks < -1:
 		return fmt.Errorf("max webhooks must be at least 1 (or -1: no cap), got %d", c.MaxWebhooks)
+	case math.IsNaN(c.UnansweredRate) || math.IsInf(c.UnansweredRate, 0):
+		return fmt.Errorf("unanswered rate must be a number, got %v", c.UnansweredRate)
 	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
 		return fmt.Errorf("rate limit must be 0 (disabled) or a positive number, got %v", c.RateLimit)
 	}
@@ -234,7 +239,7 @@ func New(cfg *Config, st store.Store, log *slog.Logger) (*Service, error) {
 	sender := delivery.NewSender(delivery.SenderConfig{Timeout: cfg.DeliveryTimeout, AllowPrivate: cfg.AllowPrivateTargets, UserAgent: UserAgent()})
 	d, err := delivery.NewDispatcher(&delivery.DispatcherConfig{Store: st, Sender: sender,
 		Policy: delivery.RetryPolicy{Schedule: cfg.RetrySchedule}, Metrics: metrics, Logger: log,
-		Workers: cfg.Workers, PerAccount: cfg.PerAccount, PerWebhook: cfg.PerWebhook})
+		Workers: cfg.Workers, PerAccount: cfg.PerAccount, PerWebhook: cfg.PerWebhook, UnansweredRate: cfg.UnansweredRate})
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,9 @@ type DeliveryDueWebhooksParams struct {
 	Now time.Time
 	// Limit caps how many webhooks are listed.
 	Limit int
+	// WebhookIDs, when set, are the only webhooks looked at (those a publish in this process just
+	// gave deliveries): a look-up of each instead of a walk of every webhook with pending deliveries.
+	WebhookIDs []string
 }
 
 // ClaimAllotment is how many due deliveries of one webhook a claim may lease.

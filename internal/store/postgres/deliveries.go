@@ -163,8 +163,18 @@ const dueWebhooks = `WITH RECURSIVE hooks (id, n) AS (
 	WHERE (SELECT next_attempt_at FROM deliveries WHERE state = 'pending' AND NOT test AND webhook_id = h.id
 		ORDER BY next_attempt_at LIMIT 1) <= $2`
 
+// dueWebhooksOf is dueWebhooks for the webhooks $1 only.
+const dueWebhooksOf = `SELECT w.id, w.account_id, w.consecutive_failures, w.rate_limit, w.rate_tat FROM webhooks w
+	WHERE w.id = ANY ($1::text[])
+	AND (SELECT next_attempt_at FROM deliveries WHERE state = 'pending' AND NOT test AND webhook_id = w.id
+		ORDER BY next_attempt_at LIMIT 1) <= $2`
+
 func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueWebhooksParams) ([]*store.DueWebhook, error) {
-	rows, err := q.q.Query(ctx, dueWebhooks, p.Limit, sqlconv.MS(p.Now))
+	query, arg := dueWebhooks, any(p.Limit)
+	if len(p.WebhookIDs) > 0 {
+		query, arg = dueWebhooksOf, p.WebhookIDs[:min(len(p.WebhookIDs), p.Limit)]
+	}
+	rows, err := q.q.Query(ctx, query, arg, sqlconv.MS(p.Now))
 	if err != nil {
 		return nil, fmt.Errorf("list due webhooks: %w", err)
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -187,8 +188,21 @@ const claimWebhookSQL = claimSet + `seq IN (SELECT seq FROM deliveries
 // ended by ?2 holds it.
 const takeProbeSQL = `UPDATE webhooks SET probe_until = ?1 WHERE id = ?3 AND probe_until <= ?2`
 
+// dueWebhooksOfSQL is dueWebhooksSQL for the webhooks of the JSON array ?1 only.
+const dueWebhooksOfSQL = `SELECT w.id, w.account_id, w.consecutive_failures, w.rate_limit, w.rate_tat FROM webhooks w
+	WHERE w.id IN (SELECT value FROM json_each(?1))
+	AND (SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending' AND test = 0 AND webhook_id = w.id) <= ?2`
+
 func (q *queries) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueWebhooksParams) ([]*store.DueWebhook, error) {
-	rows, err := q.query(ctx, dueWebhooksSQL, p.Limit, sqlconv.MS(p.Now))
+	query, arg := dueWebhooksSQL, any(p.Limit)
+	if len(p.WebhookIDs) > 0 {
+		ids, err := json.Marshal(p.WebhookIDs[:min(len(p.WebhookIDs), p.Limit)])
+		if err != nil {
+			return nil, fmt.Errorf("list due webhooks: %w", err)
+		}
+		query, arg = dueWebhooksOfSQL, string(ids)
+	}
+	rows, err := q.query(ctx, query, arg, sqlconv.MS(p.Now))
 	if err != nil {
 		return nil, fmt.Errorf("list due webhooks: %w", err)
 	}

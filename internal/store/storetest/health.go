@@ -54,12 +54,13 @@ func runHealth(t *testing.T, open func(t *testing.T) store.Store) {
 			return nil
 		}))
 	}
-	due := func(t *testing.T, st store.Store, now time.Time) map[string]*store.DueWebhook {
+	// due lists the webhooks with deliveries due at now, among only if set.
+	due := func(t *testing.T, st store.Store, now time.Time, only ...string) map[string]*store.DueWebhook {
 		t.Helper()
 		var ds []*store.DueWebhook
 		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
 			var err error
-			ds, err = tx.DeliveryDueWebhooks(ctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: 100})
+			ds, err = tx.DeliveryDueWebhooks(ctx, &store.DeliveryDueWebhooksParams{Now: now, Limit: 100, WebhookIDs: only})
 			return err
 		}))
 		out := map[string]*store.DueWebhook{}
@@ -119,6 +120,14 @@ func runHealth(t *testing.T, open func(t *testing.T) store.Store) {
 		require.Len(t, got, 1)
 		require.Equal(t, b.acct.ID, got[ready.ID].AccountID)
 		require.False(t, got[ready.ID].BreakerOpen)
+		// Asked about some webhooks only, it looks at those alone, and still lists only the due ones.
+		other := newWebhook(t, b, nil)
+		queue(t, b, other, 1, base)
+		require.Len(t, due(t, b.st, now), 2)
+		got = due(t, b.st, now, ready.ID, later.ID, "wh_unknown")
+		require.Len(t, got, 1)
+		require.Equal(t, b.acct.ID, got[ready.ID].AccountID)
+		require.Len(t, claim(t, b.st, now, store.ClaimAllotment{WebhookID: other.ID, Limit: 10}), 1)
 		// Claimed deliveries are leased, not due: a webhook whose deliveries are all in flight is not due.
 		require.Len(t, claim(t, b.st, now, store.ClaimAllotment{WebhookID: ready.ID, Limit: 10}), 3)
 		require.Empty(t, due(t, b.st, now))
