@@ -91,6 +91,10 @@ type Tx interface {
 	EventInsert(ctx context.Context, e *webhook.Event) error
 	// DeliveryInsert inserts deliveries; a delivery for a paused webhook should arrive held.
 	DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error
+	// DeliveryClaimDue, DeliveryRelease and DeliveryComplete each run in a transaction of their own,
+	// which may commit without waiting for the disk (PostgreSQL's do): what a crash can take back of
+	// them is a lease or an outcome, and the delivery is then attempted again, at least once still.
+	//
 	// DeliveryClaimDue leases, for each allotment, up to its Limit due deliveries of its webhook,
 	// earliest due first. A claimed delivery is not due again until its lease expires. Test
 	// deliveries are never claimed: their sender attempts them once.

@@ -9,7 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
+	"github.com/quikly/webhooks/internal/webhook"
 )
 
 func TestListenerSurvivesIdleChecks(t *testing.T) {
@@ -67,4 +69,48 @@ func TestSessionsCommitDurably(t *testing.T) {
 	require.Equal(t, "on", sync)
 	require.Equal(t, "quikly-test", app)
 	require.EqualValues(t, 2, db.pool.Config().MaxConns)
+}
+
+// TestLeaseWritesDoNotWaitForTheDisk: the dispatcher's claim, release and outcome transactions commit
+// asynchronously (a crash can only take back leases and outcomes), every other transaction durably.
+func TestLeaseWritesDoNotWaitForTheDisk(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), pgtest.NewDatabase(t), Options{MaxConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	syncCommit := func(tx store.Tx) string {
+		var v string
+		require.NoError(t, tx.(*queries).q.QueryRow(t.Context(), "SELECT current_setting('synchronous_commit')").Scan(&v))
+		return v
+	}
+	now := time.Now()
+	require.NoError(t, db.Tx(t.Context(), func(tx store.Tx) error {
+		require.Equal(t, "on", syncCommit(tx), "any transaction")
+		_, err := tx.DeliveryClaimDue(t.Context(), &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(time.Minute)})
+		require.Equal(t, "off", syncCommit(tx), "a claim")
+		return err
+	}))
+	require.NoError(t, db.Tx(t.Context(), func(tx store.Tx) error {
+		require.NoError(t, tx.DeliveryRelease(t.Context(), []*store.ClaimedDelivery{{Delivery: webhook.Delivery{ID: "dlv_x", WebhookID: "wh_x"}}}, now))
+		require.Equal(t, "off", syncCommit(tx), "a release")
+		return nil
+	}))
+	require.NoError(t, db.Tx(t.Context(), func(tx store.Tx) error {
+		acct, err := tx.AccountGetOrCreate(t.Context(), "acme", now)
+		require.NoError(t, err)
+		w := &webhook.Webhook{ID: "wh_x", AccountID: acct.ID, Name: "x", URL: "https://127.0.0.1/", Events: []string{webhook.ProposalCreated},
+			IsActive: true, Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}
+		require.NoError(t, tx.WebhookInsert(t.Context(), w))
+		e := &webhook.Event{ID: "evt_x", AccountID: acct.ID, Type: webhook.ProposalCreated, OccurredAt: now}
+		require.NoError(t, tx.EventInsert(t.Context(), e))
+		d := &webhook.Delivery{ID: "dlv_x", AccountID: acct.ID, WebhookID: w.ID, EventID: e.ID, EventType: e.Type,
+			Body: []byte(`{}`), State: webhook.DeliveryPending, NextAttemptAt: now, CreatedAt: now}
+		require.NoError(t, tx.DeliveryInsert(t.Context(), []*webhook.Delivery{d}))
+		require.Equal(t, "on", syncCommit(tx), "an event and its deliveries")
+		a := &webhook.Attempt{ID: "att_x", DeliveryID: d.ID, WebhookID: w.ID, AccountID: acct.ID, EventID: e.ID, EventType: e.Type,
+			Number: 1, RequestHeaders: map[string]string{}, CreatedAt: now}
+		require.NoError(t, tx.DeliveryComplete(t.Context(), []*store.DeliveryOutcome{{Attempt: a, State: webhook.DeliveryFailed}}, nil))
+		require.Equal(t, "off", syncCommit(tx), "an outcome")
+		return nil
+	}))
 }
