@@ -43,6 +43,9 @@ const (
 	BatchSizeDefault = 256
 	// PollIntervalDefault is how often an idle dispatcher looks for due deliveries unwoken.
 	PollIntervalDefault = 500 * time.Millisecond
+	// walkGap spaces the claims that look at every webhook with due deliveries: at least this many
+	// times the last one's length apart, so that they take no more than an eighth of a core.
+	walkGap = 8
 	// dueWebhooksMax bounds how many webhooks with pending deliveries one claim looks at.
 	dueWebhooksMax = 10000
 	// StoreTimeoutDefault bounds one claim, one outcome write or one maintenance batch, so that a stalled
@@ -157,8 +160,7 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	inflight *inflightCounts
 	// hinted holds the webhooks that Notify named since the last claim, and lookAll whether a
-	// Notify named none: the next claim looks at those webhooks alone unless lookAll (or the poll)
-	// says to look at every webhook with due deliveries.
+	// Notify named none (see claimLoop).
 	hinted  map[string]bool
 	lookAll bool
 	// queued holds a healthy webhook's deliveries claimed ahead of a free slot (see next). They
@@ -244,6 +246,15 @@ func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
 
 func (d *Dispatcher) now() time.Time { return clock.Now(d.cfg.Clock) }
 
+// takeLookAll reports whether a Notify named no webhook since the last call.
+func (d *Dispatcher) takeLookAll() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	all := d.lookAll
+	d.lookAll = false
+	return all
+}
+
 // Notify wakes the dispatcher to look for due deliveries now: of webhookIDs alone (a publish in
 // this process just gave them deliveries; looking them up costs a probe each), or of every webhook
 // when none is named. It never blocks.
@@ -251,8 +262,9 @@ func (d *Dispatcher) Notify(webhookIDs ...string) {
 	d.mu.Lock()
 	if len(webhookIDs) == 0 || len(d.hinted)+len(webhookIDs) > dueWebhooksMax {
 		d.lookAll = true
-		clear(d.hinted)
-	} else if !d.lookAll {
+	} else {
+		// Named even while a walk of every webhook is asked for: walks are spaced (walkGap), and
+		// a claim of these alone need not wait for the next.
 		for _, id := range webhookIDs {
 			d.hinted[id] = true
 		}
@@ -330,19 +342,31 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		due = w.DeliveriesDue()
 	}
 	var outage outage
-	var lastAll time.Time // when a claim last looked at every webhook
+	// all says that the next claim must look at every webhook with due deliveries (at start, at a
+	// poll, on a NOTIFY from another process, when a Notify named no webhook, when more may be due);
+	// otherwise it looks at the webhooks Notify named. A walk of every webhook costs a probe each, so
+	// walks are spaced by walkGap times the last one's length: beside 500 hung webhooks, whose
+	// timeouts each free a slot, they took half of the process's CPU.
 	all := true
+	var lastWalk time.Time
+	var walkTook time.Duration
 	for {
+		now := time.Now()
 		// However often Notify names webhooks, every webhook is looked at once a poll interval.
-		if now := time.Now(); all || now.Sub(lastAll) >= d.cfg.PollInterval {
-			all, lastAll = true, now
+		all = all || d.takeLookAll() || now.Sub(lastWalk) >= d.cfg.PollInterval
+		walk := all && now.Sub(lastWalk) >= walkGap*walkTook
+		full, next := d.claimOnce(ctx, &outage, walk)
+		if walk {
+			all, lastWalk, walkTook = false, now, time.Since(now)
 		}
-		full, next := d.claimOnce(ctx, &outage, all)
-		all = true // unless a Notify wakes the loop
 		if full {
+			all = true
 			continue // more may be due right away
 		}
 		wait := d.cfg.PollInterval
+		if all {
+			wait = max(time.Millisecond, walkGap*walkTook-time.Since(lastWalk)) // the walk put off
+		}
 		if !next.IsZero() {
 			// A rate-limited webhook may start its next attempt then: wake for it rather than at
 			// the next poll, which would hold every webhook under 2/s of the poll to far less.
@@ -353,9 +377,10 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
-			all = false // claimOnce still looks at every webhook if a Notify named none
 		case <-due:
+			all = true
 		case <-timer.C:
+			all = true
 		}
 	}
 }
@@ -392,20 +417,16 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	d.mu.Lock()
 	free := min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize)
 	var only []string
-	if !all && !d.lookAll {
-		for id := range d.hinted {
-			only = append(only, id)
+	if free > 0 {
+		if !all {
+			for id := range d.hinted {
+				only = append(only, id)
+			}
 		}
-	}
-	// Nothing named (a wake that an earlier claim served) looks at every webhook too: it is rare.
-	if len(only) == 0 {
-		clear(d.hinted)
-		d.lookAll = false
-	} else if free > 0 {
-		clear(d.hinted)
+		clear(d.hinted) // a walk looks at them too
 	}
 	d.mu.Unlock()
-	if free <= 0 || ctx.Err() != nil {
+	if free <= 0 || !all && len(only) == 0 || ctx.Err() != nil {
 		return false, time.Time{}
 	}
 	now := d.now()
@@ -572,8 +593,11 @@ func (d *Dispatcher) next(done *store.ClaimedDelivery, succeeded bool) *store.Cl
 	low := next == nil && (full || d.inflight.hook[hook] <= d.cfg.PerWebhook/2)
 	d.mu.Unlock()
 	d.release(stale)
-	if low || capped {
-		d.Notify()
+	switch {
+	case capped:
+		d.Notify() // any webhook of the account, or of any account, may take the slot
+	case low || len(stale) > 0:
+		d.Notify(hook)
 	}
 	return next
 }

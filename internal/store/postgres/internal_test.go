@@ -19,7 +19,7 @@ func TestListenerSurvivesIdleChecks(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	cfg, err := pgx.ParseConfig(url)
 	require.NoError(t, err)
-	l := newListener(cfg, nil)
+	l := newListener(cfg, "self", nil)
 	l.idleCheck = 10 * time.Millisecond
 	var listens atomic.Int32
 	pings := make(chan struct{}, 1)
@@ -43,6 +43,34 @@ func TestListenerSurvivesIdleChecks(t *testing.T) {
 		require.FailNow(t, "a notification after idle checks did not wake the listener")
 	}
 	require.Equal(t, int32(1), listens.Load(), "the idle checks kept the first connection")
+}
+
+// TestListenerIgnoresItsOwnHandle: a notification whose payload names the listener's own handle wakes
+// nobody (its process woke its dispatcher itself); any other does.
+func TestListenerIgnoresItsOwnHandle(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	cfg, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	l := newListener(cfg, "me", nil)
+	own := make(chan struct{}, 1)
+	l.onOwn = func() { own <- struct{}{} }
+	t.Cleanup(l.stop)
+	due := l.start()
+	<-due // listening
+	pgtest.Exec(t, url, notifyDue+", 'me'")
+	select {
+	case <-own:
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "the listener never read its own notification")
+	}
+	require.Empty(t, due, "its own notification woke nobody")
+	pgtest.Exec(t, url, notifyDue+", 'another'")
+	select {
+	case <-due:
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "another handle's notification did not wake the listener")
+	}
 }
 
 func TestRetryOnAnotherConn(t *testing.T) {

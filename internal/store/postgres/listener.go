@@ -16,7 +16,7 @@ import (
 const notifyChannel = "quikly_deliveries"
 
 // notifyDue wakes the dispatchers of every process; the notifier sends it after the commits that may
-// have made deliveries due.
+// have made deliveries due, with a payload that names the sending handle.
 const notifyDue = "NOTIFY " + notifyChannel
 
 // Listener timing.
@@ -35,12 +35,15 @@ const (
 type listener struct {
 	cfg *pgx.ConnConfig
 	log *slog.Logger
-	due chan struct{} // buffered(1): wakes coalesce, a sender never blocks
+	// self is the payload of this handle's own notifications, which it ignores: its process wakes
+	// its dispatcher itself, naming the webhooks (a wake from here would walk every webhook).
+	self string
+	due  chan struct{} // buffered(1): wakes coalesce, a sender never blocks
 	// idleCheck is listenIdleCheck; tests shorten it.
 	idleCheck time.Duration
 	// Test signals, nil outside tests: onListen after each LISTEN, onPing after each idle ping
-	// that succeeded.
-	onListen, onPing func()
+	// that succeeded, onOwn after each notification of its own handle.
+	onListen, onPing, onOwn func()
 
 	startOnce sync.Once
 	ctx       context.Context
@@ -48,13 +51,14 @@ type listener struct {
 	done      chan struct{}
 }
 
-// newListener returns a listener that connects with cfg and logs to log (nil: slog.Default()).
-func newListener(cfg *pgx.ConnConfig, log *slog.Logger) *listener {
+// newListener returns a listener that connects with cfg, ignores notifications whose payload is self
+// and logs to log (nil: slog.Default()).
+func newListener(cfg *pgx.ConnConfig, self string, log *slog.Logger) *listener {
 	if log == nil {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &listener{cfg: cfg, log: log, due: make(chan struct{}, 1), idleCheck: listenIdleCheck,
+	return &listener{cfg: cfg, self: self, log: log, due: make(chan struct{}, 1), idleCheck: listenIdleCheck,
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
@@ -132,9 +136,13 @@ func (l *listener) listen(failing bool) (listened bool, err error) {
 	l.wake()
 	for {
 		ctx, cancel := context.WithTimeout(l.ctx, l.idleCheck)
-		_, err := conn.WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(ctx)
 		cancel()
 		switch {
+		case err == nil && n.Payload == l.self:
+			if l.onOwn != nil {
+				l.onOwn()
+			}
 		case err == nil:
 			l.wake()
 		case l.ctx.Err() != nil:

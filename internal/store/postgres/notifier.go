@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -11,9 +12,9 @@ import (
 // notifyTimeout bounds one wake-up; a dispatcher that misses it finds the deliveries at its next poll.
 const notifyTimeout = 5 * time.Second
 
-// notifyAsync sends one wake-up in a transaction of its own. The notification carries no data, so
-// its commit need not wait for the disk: synchronous_commit is off for it alone.
-const notifyAsync = "BEGIN; SET LOCAL synchronous_commit = off; " + notifyDue + "; COMMIT"
+// notifyAsync sends one wake-up, with payload %s, in a transaction of its own. The notification
+// carries no data, so its commit need not wait for the disk: synchronous_commit is off for it alone.
+const notifyAsync = "BEGIN; SET LOCAL synchronous_commit = off; " + notifyDue + ", '%s'; COMMIT"
 
 // notifier sends the wake-ups of committed changes after their commit, coalesced: however many
 // transactions ask while one NOTIFY is on its way, one more follows it.
@@ -25,6 +26,7 @@ const notifyAsync = "BEGIN; SET LOCAL synchronous_commit = off; " + notifyDue + 
 // earlier than the change it announces, and it is a hint: dispatchers also poll.
 type notifier struct {
 	pool *pgxpool.Pool
+	sql  string // notifyAsync with this handle's payload
 	log  *slog.Logger
 	poke chan struct{} // buffered(1): asks coalesce, an asker never blocks
 
@@ -32,10 +34,11 @@ type notifier struct {
 	done   chan struct{}
 }
 
-// newNotifier starts a notifier that sends on pool; stop it before closing the pool.
-func newNotifier(pool *pgxpool.Pool, log *slog.Logger) *notifier {
+// newNotifier starts a notifier that sends on pool with payload self (letters and digits); stop it
+// before closing the pool.
+func newNotifier(pool *pgxpool.Pool, self string, log *slog.Logger) *notifier {
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &notifier{pool: pool, log: log, poke: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	n := &notifier{pool: pool, sql: fmt.Sprintf(notifyAsync, self), log: log, poke: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	go n.run(ctx)
 	return n
 }
@@ -74,7 +77,7 @@ func (n *notifier) run(ctx context.Context) {
 func (n *notifier) send(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
 	defer cancel()
-	if _, err := n.pool.Exec(ctx, notifyAsync); err != nil {
+	if _, err := n.pool.Exec(ctx, n.sql); err != nil {
 		n.log.Debug("postgres: wake-up not sent; dispatchers find the deliveries at their next poll", "err", err)
 	}
 }

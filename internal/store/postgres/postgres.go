@@ -34,6 +34,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/quikly/webhooks/internal/errs"
+	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/secretbox"
 	"github.com/quikly/webhooks/internal/store"
 )
@@ -134,11 +135,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	self := randid.New("") // names this handle's wake-ups, which its own listener ignores
 	db := &DB{
 		pool:     pool,
 		box:      opts.Box,
 		maxConns: int(cfg.MaxConns),
-		listener: newListener(cfg.ConnConfig.Copy(), log),
+		listener: newListener(cfg.ConnConfig.Copy(), self, log),
 	}
 	if err := db.ping(ctx); err != nil {
 		pool.Close()
@@ -148,7 +150,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	db.notifier = newNotifier(pool, log)
+	db.notifier = newNotifier(pool, self, log)
 	db.queries = &queries{q: pool, box: opts.Box, notifier: db.notifier}
 	return db, nil
 }

@@ -319,7 +319,7 @@ func TestSurvivesConnectionLoss(t *testing.T) {
 	due := b.db.DeliveriesDue()
 	requireWake(t, due, "listening")
 	w := newWebhook(t, b.db, b.acct.ID)
-	publish(t, b.db, b.acct.ID, base)
+	publish(t, other, b.acct.ID, base)
 	requireWake(t, due, "the publish")
 	// Fill both pools with connections that the kill will leave stale, with transactions that
 	// notify nobody, so every wake below has one known cause.
