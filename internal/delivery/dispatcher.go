@@ -435,7 +435,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	var rated []*store.DueWebhook
 	var paced map[string]bool // the webhooks whose attempts spend d.unanswered
 	var starved bool
-	tctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
+	tctx, cancel := context.WithTimeout(store.WithLeasesOnly(ctx), d.cfg.StoreTimeout)
 	// Which webhooks have due deliveries is read before the write transaction: it walks every
 	// webhook with pending deliveries, and SQLite's one writer need not wait for that. The claim's
 	// UPDATEs check again that what they take is still due (and the rate it may spend).
@@ -609,7 +609,7 @@ func (d *Dispatcher) release(cs []*store.ClaimedDelivery) {
 	if len(cs) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.workCtx), d.cfg.StoreTimeout)
+	ctx, cancel := context.WithTimeout(store.WithLeasesOnly(context.WithoutCancel(d.workCtx)), d.cfg.StoreTimeout)
 	defer cancel()
 	err := d.cfg.Store.Tx(ctx, func(tx store.Tx) error { return tx.DeliveryRelease(ctx, cs, d.now()) })
 	if err != nil {
@@ -646,7 +646,7 @@ func (d *Dispatcher) writeLoop() {
 // Stop gives up waiting. Outcomes it drops are not lost: their leases expire and the deliveries are
 // attempted again, at least once.
 func (d *Dispatcher) writeOutcomes(batch []*store.DeliveryOutcome) {
-	ctx := d.workCtx
+	ctx := store.WithLeasesOnly(d.workCtx)
 	attempts := make([]*webhook.Attempt, len(batch))
 	for i, o := range batch {
 		attempts[i] = o.Attempt

@@ -11,6 +11,24 @@ import (
 	"github.com/quikly/webhooks/internal/webhook"
 )
 
+// leasesOnlyKey marks a context with WithLeasesOnly.
+type leasesOnlyKey struct{}
+
+// WithLeasesOnly marks the transactions run with ctx as writing nothing but leases, attempts and
+// outcomes (a claim, a release, an outcome write): a driver may commit them without waiting for the
+// disk. What a crash can then take back is a lease, which never was, or an outcome, whose delivery is
+// attempted again once its lease ends: at least once still holds. Accepted events are never written
+// so.
+func WithLeasesOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, leasesOnlyKey{}, true)
+}
+
+// LeasesOnly reports whether ctx was marked by WithLeasesOnly.
+func LeasesOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(leasesOnlyKey{}).(bool)
+	return v
+}
+
 // Store is a database. Reads outside a transaction go through the Reader methods; every write goes
 // through Tx, so a domain change, its event and its deliveries commit together.
 type Store interface {
@@ -92,8 +110,7 @@ type Tx interface {
 	// DeliveryInsert inserts deliveries; a delivery for a paused webhook should arrive held.
 	DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error
 	// DeliveryClaimDue, DeliveryRelease and DeliveryComplete each run in a transaction of their own,
-	// which may commit without waiting for the disk (PostgreSQL's do): what a crash can take back of
-	// them is a lease or an outcome, and the delivery is then attempted again, at least once still.
+	// which may commit without waiting for the disk (see WithLeasesOnly; PostgreSQL's always do).
 	//
 	// DeliveryClaimDue leases, for each allotment, up to its Limit due deliveries of its webhook,
 	// earliest due first. A claimed delivery is not due again until its lease expires. Test

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -39,6 +40,9 @@ type DB struct {
 	read   *sql.DB
 	wstmts *stmtCache // the writer's prepared statements
 	box    *secretbox.Box
+	// relaxed: the write connection's synchronous level is NORMAL, not FULL (syncFor). Only the
+	// writer goroutine uses it.
+	relaxed bool
 
 	reqs      chan *writeReq
 	stop      chan struct{}
@@ -205,6 +209,12 @@ func (db *DB) writeLoop() {
 // commitGroup runs every request of batch in one transaction, each in its own savepoint.
 func (db *DB) commitGroup(batch []*writeReq) {
 	errs := make([]error, len(batch))
+	if err := db.syncFor(batch); err != nil {
+		for _, r := range batch {
+			r.done <- fmt.Errorf("sqlite: %w", err)
+		}
+		return
+	}
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, r := range batch {
@@ -259,6 +269,28 @@ func (db *DB) commitGroup(batch []*writeReq) {
 		}
 		r.done <- errs[i]
 	}
+}
+
+// syncFor sets the write connection's synchronous level for a group: NORMAL when every request of
+// it writes leases and outcomes only (store.WithLeasesOnly), FULL otherwise. In WAL mode a NORMAL
+// commit is not flushed to the disk, and the next FULL commit flushes it with its own, so nothing
+// written FULL can be lost while an earlier NORMAL write survives. Beside hung endpoints the claims
+// and outcome writes were most of the commits, each waiting for a flush the API's creates queued
+// behind.
+func (db *DB) syncFor(batch []*writeReq) error {
+	relaxed := !slices.ContainsFunc(batch, func(r *writeReq) bool { return !store.LeasesOnly(r.ctx) })
+	if relaxed == db.relaxed {
+		return nil
+	}
+	level := "FULL"
+	if relaxed {
+		level = "NORMAL"
+	}
+	if _, err := db.write.ExecContext(context.Background(), "PRAGMA synchronous = "+level); err != nil {
+		return fmt.Errorf("synchronous = %s: %w", level, err)
+	}
+	db.relaxed = relaxed
+	return nil
 }
 
 // rollbackTo undoes the current caller's writes and ends its savepoint.
