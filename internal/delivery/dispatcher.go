@@ -360,8 +360,8 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			all, lastWalk, walkTook = false, now, time.Since(now)
 		}
 		if full {
-			all = true
-			continue // more may be due right away
+			all = all || walk // after a claim of named webhooks, they are named again
+			continue          // more may be due right away
 		}
 		wait := d.cfg.PollInterval
 		if all {
@@ -408,9 +408,9 @@ func (o *outage) recover(log *slog.Logger, now time.Time) {
 	*o = outage{}
 }
 
-// claimOnce shares the free slots between the webhooks with due deliveries (every webhook's if all
-// or a Notify named none since the last claim, else those Notify named), claims them and starts
-// their attempts. It reports whether some webhook got all it was allotted (so more may be waiting),
+// claimOnce shares the free slots between the webhooks with due deliveries (every webhook's if all,
+// else those Notify named), claims them and starts their attempts. It reports whether some webhook
+// got all it was allotted (so more may be waiting; the webhooks named are named again),
 // and the earliest time after now at which a webhook with due deliveries held back by its rate, or
 // by the pace of webhooks that do not answer, may start its next attempt (zero when none waits).
 func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, time.Time) {
@@ -538,6 +538,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	}
 	for id, n := range allotted {
 		if got[id] == n {
+			if !all {
+				d.Notify(only...) // named again, for what is left of them
+			}
 			return true, next
 		}
 	}
