@@ -39,6 +39,11 @@ const (
 	// once and timing out at once, are bursts of work that every other account's deliveries queue
 	// behind. Paced, the same work is spread thin; the webhooks that answer never wait for it.
 	UnansweredRateDefault = 200
+	// unansweredUnpaced attempts to webhooks that do not answer may be in flight before the pace
+	// applies: new webhooks that answer at once (a fan-out to many new ones, every webhook after a
+	// restart) turn into webhooks that answer without waiting for tokens; endpoints that hang
+	// soon hold these and go at the pace.
+	unansweredUnpaced = 64
 	// BatchSizeDefault caps how many deliveries one claim takes.
 	BatchSizeDefault = 256
 	// PollIntervalDefault is how often an idle dispatcher looks for due deliveries unwoken.
@@ -174,9 +179,11 @@ type Dispatcher struct {
 	// served orders accounts and webhooks by when they last got a slot: the value of tick then.
 	served map[string]uint64
 	tick   uint64
-	// unanswered paces the attempts to webhooks that do not answer (nil: no bound). Only the
-	// claimer uses it.
-	unanswered *rate.Limiter
+	// unanswered paces the attempts to webhooks that do not answer (nil: no bound) beyond the
+	// unansweredUnpaced in flight, which unansweredInFlight holds by delivery id. Only the claimer
+	// uses unanswered.
+	unanswered         *rate.Limiter
+	unansweredInFlight map[string]bool
 
 	startOnce sync.Once
 	stopOnce  sync.Once
@@ -230,17 +237,18 @@ func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
 		unanswered = rate.NewLimiter(rate.Limit(c.UnansweredRate), max(1, int(c.UnansweredRate/4)))
 	}
 	return &Dispatcher{
-		cfg:        c,
-		timeout:    c.Sender.Timeout(),
-		log:        c.Logger,
-		wake:       make(chan struct{}, 1),
-		outcomes:   make(chan finished, c.BatchSize),
-		inflight:   newInflightCounts(),
-		queued:     map[string][]*store.ClaimedDelivery{},
-		answering:  map[string]bool{},
-		served:     map[string]uint64{},
-		hinted:     map[string]bool{},
-		unanswered: unanswered,
+		cfg:                c,
+		timeout:            c.Sender.Timeout(),
+		log:                c.Logger,
+		wake:               make(chan struct{}, 1),
+		outcomes:           make(chan finished, c.BatchSize),
+		inflight:           newInflightCounts(),
+		queued:             map[string][]*store.ClaimedDelivery{},
+		answering:          map[string]bool{},
+		served:             map[string]uint64{},
+		hinted:             map[string]bool{},
+		unanswered:         unanswered,
+		unansweredInFlight: map[string]bool{},
 	}, nil
 }
 
@@ -433,7 +441,8 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	var claimed []*store.ClaimedDelivery
 	var allotted map[string]int
 	var rated []*store.DueWebhook
-	var paced map[string]bool // the webhooks whose attempts spend d.unanswered
+	var paced map[string]bool // the webhooks whose attempts are paced
+	var unpaced int           // how many of them may start without spending d.unanswered
 	var starved bool
 	tctx, cancel := context.WithTimeout(store.WithLeasesOnly(ctx), d.cfg.StoreTimeout)
 	// Which webhooks have due deliveries is read before the write transaction: it walks every
@@ -456,6 +465,10 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 				budget = int(d.unanswered.TokensAt(now))
 			}
 			d.mu.Lock()
+			if budget >= 0 {
+				unpaced = max(0, unansweredUnpaced-len(d.unansweredInFlight))
+				budget += unpaced
+			}
 			var allotments []store.ClaimAllotment
 			allotments, starved = fairShare(&share{due: due, free: min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize),
 				perAccount: d.cfg.PerAccount, perWebhook: d.cfg.PerWebhook, inflight: d.inflight, queued: d.queued,
@@ -498,6 +511,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 		clear(d.answering)
 	}
 	for _, c := range claimed {
+		if paced[c.WebhookID] {
+			d.unansweredInFlight[c.ID] = true
+		}
 		got[c.WebhookID]++
 		d.tick++
 		d.served[c.AccountID], d.served[c.WebhookID] = d.tick, d.tick
@@ -521,7 +537,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 				spent += n
 			}
 		}
-		d.unanswered.ReserveN(now, spent)
+		d.unanswered.ReserveN(now, max(0, spent-unpaced))
 		if starved {
 			// Wake once half a burst has come back, not for every token: each claim reads every
 			// webhook with due deliveries.
@@ -565,6 +581,7 @@ func (d *Dispatcher) attempt(c *store.ClaimedDelivery) {
 func (d *Dispatcher) next(done *store.ClaimedDelivery, succeeded bool) *store.ClaimedDelivery {
 	hook := done.WebhookID
 	d.mu.Lock()
+	delete(d.unansweredInFlight, done.ID)
 	if succeeded {
 		d.answering[hook] = true
 	} else {
