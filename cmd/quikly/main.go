@@ -47,7 +47,7 @@ type deliveryFlags struct {
 	Workers             int           `name:"workers" env:"QUIKLY_WORKERS" default:"${workers}" help:"Attempts in flight at once in this process (each a goroutine and a socket)."`
 	PerAccount          int           `name:"per-account" env:"QUIKLY_PER_ACCOUNT" default:"${per_account}" help:"Attempts in flight at once for one account in this process."`
 	PerWebhook          int           `name:"per-webhook" env:"QUIKLY_PER_WEBHOOK" default:"${per_webhook}" help:"Attempts in flight at once to one webhook in this process (1 while its circuit breaker is open)."`
-	UnansweredRate      float64       `name:"unanswered-rate" env:"QUIKLY_UNANSWERED_RATE" default:"${unanswered_rate}" help:"Attempts started per second in this process, in all, to webhooks that do not answer (none of their attempts here succeeded yet, or the latest failed), in bursts of a quarter of it; webhooks that answer are never held back by it; 0 is no bound."`
+	UnansweredRate      float64       `name:"unanswered-rate" env:"QUIKLY_UNANSWERED_RATE" default:"${unanswered_rate}" help:"Attempts started per second in this process, in all, to webhooks that do not answer (none of their attempts here succeeded yet, or the latest failed) once 64 are in flight, in bursts of a quarter of it; webhooks that answer are never held back by it; 0 is no bound."`
 	DisableAfter        time.Duration `name:"disable-after" env:"QUIKLY_DISABLE_AFTER" default:"${disable_after}" help:"Disable a webhook none of whose attempts succeeded for this long (and at least 10 failed); 0 never disables."`
 }
 

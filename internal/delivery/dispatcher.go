@@ -94,8 +94,9 @@ type DispatcherConfig struct {
 	// least 1.
 	PerWebhook int
 	// UnansweredRate bounds how many attempts start per second, in bursts of a quarter of it, to
-	// webhooks that do not answer: their latest attempt in this process did not succeed, or they
-	// have none yet, or another process saw them fail since. Webhooks that answer are not paced.
+	// webhooks that do not answer (their latest attempt in this process did not succeed, or they
+	// have none yet, or another process saw them fail since) once unansweredUnpaced of those are in
+	// flight. Webhooks that answer are not paced.
 	// Defaults to UnansweredRateDefault; negative means no bound.
 	UnansweredRate float64
 	// BatchSize caps one claim. Defaults to BatchSizeDefault; must be at least 1.
@@ -368,12 +369,14 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			all, lastWalk, walkTook = false, now, time.Since(now)
 		}
 		if full {
-			all = all || walk // after a claim of named webhooks, they are named again
-			continue          // more may be due right away
+			// More may be due right away: after a walk, walk again (spaced); after a claim of named
+			// webhooks, claimOnce has named them again.
+			all = all || walk
+			continue
 		}
 		wait := d.cfg.PollInterval
 		if all {
-			wait = max(time.Millisecond, walkGap*walkTook-time.Since(lastWalk)) // the walk put off
+			wait = min(wait, max(time.Millisecond, walkGap*walkTook-time.Since(lastWalk))) // the walk put off
 		}
 		if !next.IsZero() {
 			// A rate-limited webhook may start its next attempt then: wake for it rather than at
