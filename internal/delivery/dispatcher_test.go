@@ -58,11 +58,17 @@ type faultStore struct {
 	failCompletes  atomic.Int32 // DeliveryComplete fails this many more times
 	stallCompletes atomic.Bool  // DeliveryComplete blocks until its context ends
 	failClaims     atomic.Bool  // DeliveryDueWebhooks and DeliveryClaimDue fail while set
+	// txs counts the transactions run through it, durable those not marked store.WithLeasesOnly.
+	txs, durable atomic.Int32
 }
 
 var errInjected = errors.New("injected database failure")
 
 func (s *faultStore) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
+	s.txs.Add(1)
+	if !store.LeasesOnly(ctx) {
+		s.durable.Add(1)
+	}
 	return s.Store.Tx(ctx, func(tx store.Tx) error { return fn(&faultTx{Tx: tx, s: s}) })
 }
 
@@ -624,4 +630,23 @@ func TestDispatcherNotifyNamesWebhooks(t *testing.T) {
 	d.Notify()
 	require.Equal(t, []string{toOther}, claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")), "every webhook's")
 	nextReq(t, rcv)
+}
+
+// TestDispatcherWritesLeasesOnly: every transaction of the dispatcher (claims, outcome writes) is
+// marked store.WithLeasesOnly, so that a driver may commit it without waiting for the disk.
+func TestDispatcherWritesLeasesOnly(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	b.webhook(t, rcv.srv.URL)
+	d := b.dispatcher(t, nil)
+	ds := b.publish(t, 2)
+	d.Notify()
+	for _, dl := range ds {
+		nextReq(t, rcv)
+		waitDone(t, b, dl.ID)
+	}
+	d.Stop()
+	require.Positive(t, b.st.txs.Load())
+	require.Zero(t, b.st.durable.Load(), "no transaction of the dispatcher asked for a durable commit")
 }

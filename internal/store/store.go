@@ -109,8 +109,8 @@ type Tx interface {
 	EventInsert(ctx context.Context, e *webhook.Event) error
 	// DeliveryInsert inserts deliveries; a delivery for a paused webhook should arrive held.
 	DeliveryInsert(ctx context.Context, ds []*webhook.Delivery) error
-	// DeliveryClaimDue, DeliveryRelease and DeliveryComplete each run in a transaction of their own,
-	// which may commit without waiting for the disk (see WithLeasesOnly; PostgreSQL's always do).
+	// The dispatcher runs DeliveryClaimDue, DeliveryRelease and DeliveryComplete each in a
+	// transaction of its own, marked WithLeasesOnly.
 	//
 	// DeliveryClaimDue leases, for each allotment, up to its Limit due deliveries of its webhook,
 	// earliest due first. A claimed delivery is not due again until its lease expires. Test

@@ -266,18 +266,7 @@ func (q *queries) spend(ctx context.Context, rates map[string]store.Rate, out []
 	return nil
 }
 
-// leasesOnly lets a transaction that changes leases, attempts and outcomes alone commit without
-// waiting for the disk. What a crash of the server (or of its machine) could lose of it is a lease,
-// which then never was, or an outcome, whose delivery is attempted again once its lease ends: at
-// least once still holds. Accepted events keep their synchronous commit. Without it the dispatcher's
-// commits queue on WAL flushes in front of the API's (issue on isolation: the first creates beside a
-// ramp of hung endpoints waited 150–300 ms on WALSync).
-const leasesOnly = `SET LOCAL synchronous_commit = off`
-
 func (q *queries) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
-	if _, err := q.q.Exec(ctx, leasesOnly); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
 	allotments := slices.Clone(p.Allotments)
 	rates, err := q.limitRates(ctx, allotments, p.Now)
 	if err != nil {
@@ -412,7 +401,6 @@ func (q *queries) DeliveryRelease(ctx context.Context, cs []*store.ClaimedDelive
 		ids[i], leases[i] = c.ID, sqlconv.MS(c.LeaseUntil)
 	}
 	b := &pgx.Batch{}
-	b.Queue(leasesOnly)
 	b.Queue(lockWebhooks, webhookIDs(cs, func(c *store.ClaimedDelivery) string { return c.WebhookID }))
 	b.Queue(`UPDATE deliveries d SET state = CASE WHEN w.is_active THEN 'pending' ELSE 'held' END,
 			next_attempt_at = $1, locked_until = NULL, updated_at = $1
@@ -446,7 +434,6 @@ func (q *queries) DeliveryComplete(ctx context.Context, outcomes []*store.Delive
 		next[i], at[i], leases[i] = sqlconv.MS(o.NextAttemptAt), sqlconv.MS(o.Attempt.CreatedAt), sqlconv.MS(o.LeaseUntil)
 	}
 	b := &pgx.Batch{}
-	b.Queue(leasesOnly)
 	b.Queue(lockWebhooks, webhookIDs(as, func(a *webhook.Attempt) string { return a.WebhookID }))
 	queueAttempts(b, as)
 	// Only the claim that holds the lease moves a delivery; a retry of a webhook paused meanwhile is
