@@ -160,15 +160,19 @@ type Dispatcher struct {
 	timeout time.Duration // the sender's, which leases are made from
 	log     *slog.Logger
 
+	// wake wakes the claim loop of named webhooks, wakeWalk the loop that walks every webhook.
 	wake     chan struct{}
+	wakeWalk chan struct{}
 	outcomes chan finished
 
 	mu       sync.Mutex
 	inflight *inflightCounts
-	// hinted holds the webhooks that Notify named since the last claim, and lookAll whether a
-	// Notify named none (see claimLoop).
+	// hinted holds the webhooks that Notify named since the last claim of named webhooks, and
+	// lookAll whether a Notify named none (see walkLoop). walkAt is when a claim of named webhooks
+	// wants a walk (a rate or the pace held some back; zero: none).
 	hinted  map[string]bool
 	lookAll bool
+	walkAt  time.Time
 	// queued holds a healthy webhook's deliveries claimed ahead of a free slot (see next). They
 	// take no worker and count against no account's cap: they start in the slots the webhook has.
 	queued map[string][]*store.ClaimedDelivery
@@ -181,15 +185,16 @@ type Dispatcher struct {
 	served map[string]uint64
 	tick   uint64
 	// unanswered paces the attempts to webhooks that do not answer (nil: no bound) beyond the
-	// unansweredUnpaced in flight, which unansweredInFlight holds by delivery id. Only the claimer
-	// uses unanswered.
+	// unansweredUnpaced in flight, which unansweredInFlight holds by delivery id. Both claim loops
+	// use unanswered: each takes what it started after its claim, so together they may start up to
+	// a burst more than the pace.
 	unanswered         *rate.Limiter
 	unansweredInFlight map[string]bool
 
 	startOnce sync.Once
 	stopOnce  sync.Once
 	started   bool
-	// stopClaiming ends the claim loop; stopWork ends what Stop no longer waits for (outcome-write
+	// stopClaiming ends the claim loops; stopWork ends what Stop no longer waits for (outcome-write
 	// retries past StoreTimeout).
 	stopClaiming context.CancelFunc
 	stopWork     context.CancelFunc
@@ -242,6 +247,7 @@ func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
 		timeout:            c.Sender.Timeout(),
 		log:                c.Logger,
 		wake:               make(chan struct{}, 1),
+		wakeWalk:           make(chan struct{}, 1),
 		outcomes:           make(chan finished, c.BatchSize),
 		inflight:           newInflightCounts(),
 		queued:             map[string][]*store.ClaimedDelivery{},
@@ -255,32 +261,31 @@ func NewDispatcher(cfg *DispatcherConfig) (*Dispatcher, error) {
 
 func (d *Dispatcher) now() time.Time { return clock.Now(d.cfg.Clock) }
 
-// takeLookAll reports whether a Notify named no webhook since the last call.
-func (d *Dispatcher) takeLookAll() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	all := d.lookAll
-	d.lookAll = false
-	return all
-}
-
 // Notify wakes the dispatcher to look for due deliveries now: of webhookIDs alone (a publish in
 // this process just gave them deliveries; looking them up costs a probe each), or of every webhook
 // when none is named. It never blocks.
 func (d *Dispatcher) Notify(webhookIDs ...string) {
 	d.mu.Lock()
-	if len(webhookIDs) == 0 || len(d.hinted)+len(webhookIDs) > dueWebhooksMax {
+	all := len(webhookIDs) == 0 || len(d.hinted)+len(webhookIDs) > dueWebhooksMax
+	if all {
 		d.lookAll = true
 	} else {
-		// Named even while a walk of every webhook is asked for: walks are spaced (walkGap), and
-		// a claim of these alone need not wait for the next.
 		for _, id := range webhookIDs {
 			d.hinted[id] = true
 		}
 	}
 	d.mu.Unlock()
+	if all {
+		signal(d.wakeWalk)
+	} else {
+		signal(d.wake)
+	}
+}
+
+// signal wakes whoever waits on ch, a channel of capacity 1, without blocking.
+func signal(ch chan struct{}) {
 	select {
-	case d.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -299,7 +304,14 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.writerDone = make(chan struct{})
 		d.started = true
 		go d.writeLoop()
-		go d.claimLoop(claimCtx)
+		go func() {
+			defer close(d.claimerDone)
+			var loops sync.WaitGroup
+			var outage outage
+			loops.Go(func() { d.walkLoop(claimCtx, &outage) })
+			loops.Go(func() { d.namedLoop(claimCtx, &outage) })
+			loops.Wait()
+		}()
 	})
 	return err
 }
@@ -342,52 +354,78 @@ func (d *Dispatcher) Stop() {
 	})
 }
 
-func (d *Dispatcher) claimLoop(ctx context.Context) {
-	defer close(d.claimerDone)
+// Two loops claim. namedLoop claims for the webhooks Notify named (a publish here gave them
+// deliveries, an attempt freed one of their slots): a look-up each. walkLoop looks at every webhook
+// with due deliveries: at start, every poll interval, on a NOTIFY from another process, when a
+// Notify named none, when a rate or the pace held deliveries back. A walk costs a probe per webhook
+// and claims for many (beside 500 hung webhooks, 15–20 ms), so the named claims do not wait for
+// walks, and walks are spaced by walkGap times the last one's length: beside 500 hung webhooks,
+// whose timeouts each free a slot, they took half of the process's CPU. The two loops' claims may
+// run at once; each reserves the slots it allots until it knows what it got (claimOnce).
+
+// namedLoop claims for the webhooks Notify names until ctx ends.
+func (d *Dispatcher) namedLoop(ctx context.Context, outage *outage) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		}
+		// A full claim named its webhooks again, which woke this loop again.
+		if _, next := d.claimOnce(ctx, outage, false); !next.IsZero() {
+			d.mu.Lock()
+			if d.walkAt.IsZero() || next.Before(d.walkAt) {
+				d.walkAt = next
+			}
+			d.mu.Unlock()
+			signal(d.wakeWalk)
+		}
+	}
+}
+
+// walkLoop walks every webhook with due deliveries when asked or due, walks spaced, until ctx ends.
+func (d *Dispatcher) walkLoop(ctx context.Context, outage *outage) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var due <-chan struct{} // nil (never ready) unless the store wakes us across processes
 	if w, ok := d.cfg.Store.(store.Waker); ok {
 		due = w.DeliveriesDue()
 	}
-	var outage outage
-	// all says that the next claim must look at every webhook with due deliveries (at start, at a
-	// poll, on a NOTIFY from another process, when a Notify named no webhook, when more may be due);
-	// otherwise it looks at the webhooks Notify named. A walk of every webhook costs a probe each, so
-	// walks are spaced by walkGap times the last one's length: beside 500 hung webhooks, whose
-	// timeouts each free a slot, they took half of the process's CPU.
-	all := true
-	var lastWalk time.Time
+	all := true // a walk is asked for
+	var lastWalk, next time.Time
 	var walkTook time.Duration
 	for {
 		now := time.Now()
-		// However often Notify names webhooks, every webhook is looked at once a poll interval.
-		all = all || d.takeLookAll() || now.Sub(lastWalk) >= d.cfg.PollInterval
-		walk := all && now.Sub(lastWalk) >= walkGap*walkTook
-		full, next := d.claimOnce(ctx, &outage, walk)
-		if walk {
-			all, lastWalk, walkTook = false, now, time.Since(now)
+		d.mu.Lock()
+		all = all || d.lookAll || now.Sub(lastWalk) >= d.cfg.PollInterval
+		d.lookAll = false
+		if !d.walkAt.IsZero() && (next.IsZero() || d.walkAt.Before(next)) {
+			next = d.walkAt
 		}
-		if full {
-			// More may be due right away: after a walk, walk again (spaced); after a claim of named
-			// webhooks, claimOnce has named them again.
-			all = all || walk
-			continue
+		d.walkAt = time.Time{}
+		d.mu.Unlock()
+		if !next.IsZero() && !next.After(d.now()) {
+			all, next = true, time.Time{} // a walk it waited for
 		}
-		wait := d.cfg.PollInterval
+		if all && now.Sub(lastWalk) >= walkGap*walkTook {
+			var full bool
+			full, next = d.claimOnce(ctx, outage, true)
+			all, lastWalk, walkTook = full, now, time.Since(now) // after a full walk, walk again (spaced)
+		}
+		wait := d.cfg.PollInterval - time.Since(lastWalk)
 		if all {
-			wait = min(wait, max(time.Millisecond, walkGap*walkTook-time.Since(lastWalk))) // the walk put off
+			wait = min(wait, walkGap*walkTook-time.Since(lastWalk)) // the walk put off
 		}
 		if !next.IsZero() {
 			// A rate-limited webhook may start its next attempt then: wake for it rather than at
 			// the next poll, which would hold every webhook under 2/s of the poll to far less.
-			wait = min(wait, max(time.Millisecond, next.Sub(d.now())))
+			wait = min(wait, next.Sub(d.now()))
 		}
-		timer.Reset(wait)
+		timer.Reset(max(time.Millisecond, wait))
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.wake:
+		case <-d.wakeWalk:
 		case <-due:
 			all = true
 		case <-timer.C:
@@ -397,13 +435,16 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 }
 
 // outage tracks a run of failed claims, so that a database outage is logged once when it starts and
-// once when it ends, not at every poll.
+// once when it ends, not at every poll. Both claim loops share one.
 type outage struct {
+	mu       sync.Mutex
 	since    time.Time // zero when claims succeed
 	failures int
 }
 
 func (o *outage) fail(log *slog.Logger, err error, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.since.IsZero() {
 		o.since = now
 		log.Error("claim deliveries failed; retrying quietly until the database answers", "err", err)
@@ -412,11 +453,13 @@ func (o *outage) fail(log *slog.Logger, err error, now time.Time) {
 }
 
 func (o *outage) recover(log *slog.Logger, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.since.IsZero() {
 		return
 	}
 	log.Info("claim deliveries recovered", "outage", now.Sub(o.since).Round(time.Millisecond), "failed_claims", o.failures)
-	*o = outage{}
+	o.since, o.failures = time.Time{}, 0
 }
 
 // claimOnce shares the free slots between the webhooks with due deliveries (every webhook's if all,
@@ -428,13 +471,11 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	d.mu.Lock()
 	free := min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize)
 	var only []string
-	if free > 0 {
-		if !all {
-			for id := range d.hinted {
-				only = append(only, id)
-			}
+	if free > 0 && !all {
+		for id := range d.hinted {
+			only = append(only, id)
 		}
-		clear(d.hinted) // a walk looks at them too
+		clear(d.hinted)
 	}
 	d.mu.Unlock()
 	if free <= 0 || !all && len(only) == 0 || ctx.Err() != nil {
@@ -447,6 +488,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	var paced map[string]bool // the webhooks whose attempts are paced
 	var unpaced int           // how many of them may start without spending d.unanswered
 	var starved bool
+	var reserved []held // the slots allotted, counted in flight until the claim returns
 	tctx, cancel := context.WithTimeout(store.WithLeasesOnly(ctx), d.cfg.StoreTimeout)
 	// Which webhooks have due deliveries is read before the write transaction: it walks every
 	// webhook with pending deliveries, and SQLite's one writer need not wait for that. The claim's
@@ -477,11 +519,21 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 				perAccount: d.cfg.PerAccount, perWebhook: d.cfg.PerWebhook, inflight: d.inflight, queued: d.queued,
 				answering: d.answering, unanswered: budget, served: d.served, now: now})
 			paced = map[string]bool{}
+			accounts := make(map[string]string, len(due))
 			for _, w := range due {
+				accounts[w.WebhookID] = w.AccountID
 				if !answers(w, d.answering) {
 					paced[w.WebhookID] = true
 				}
 			}
+			// The other claim loop's share must not hand these slots out too (the webhooks may be
+			// the same). A transaction tried again gives the previous try's back first.
+			d.inflight.hold(reserved, -1)
+			reserved = reserved[:0]
+			for _, a := range allotments {
+				reserved = append(reserved, held{a.WebhookID, accounts[a.WebhookID], a.Limit})
+			}
+			d.inflight.hold(reserved, 1)
 			d.mu.Unlock()
 			if len(allotments) == 0 {
 				return nil
@@ -498,6 +550,9 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	}
 	cancel()
 	if err != nil {
+		d.mu.Lock()
+		d.inflight.hold(reserved, -1)
+		d.mu.Unlock()
 		if ctx.Err() == nil {
 			o.fail(d.log, err, d.now())
 			d.testSignals.ClaimFailed.Signal(err)
@@ -507,6 +562,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	o.recover(d.log, d.now())
 	got := map[string]int{}
 	d.mu.Lock()
+	d.inflight.hold(reserved, -1) // what was claimed is counted below
 	if len(d.served) > servedMax {
 		clear(d.served)
 	}

@@ -60,6 +60,9 @@ type faultStore struct {
 	failClaims     atomic.Bool  // DeliveryDueWebhooks and DeliveryClaimDue fail while set
 	// txs counts the transactions run through it, durable those not marked store.WithLeasesOnly.
 	txs, durable atomic.Int32
+	// walks, when set before the dispatcher starts, holds each look-up of every webhook with due
+	// deliveries (a walk) until it is closed, after a send on walking.
+	walks, walking chan struct{}
 }
 
 var errInjected = errors.New("injected database failure")
@@ -92,6 +95,13 @@ func (tx *faultTx) DeliveryComplete(ctx context.Context, os []*store.DeliveryOut
 func (s *faultStore) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryDueWebhooksParams) ([]*store.DueWebhook, error) {
 	if s.failClaims.Load() {
 		return nil, errInjected
+	}
+	if s.walks != nil && len(p.WebhookIDs) == 0 {
+		select {
+		case s.walking <- struct{}{}:
+		default:
+		}
+		<-s.walks // past the claim's timeout too: a walk can take longer than the test
 	}
 	return s.Store.DeliveryDueWebhooks(ctx, p)
 }
@@ -630,6 +640,22 @@ func TestDispatcherNotifyNamesWebhooks(t *testing.T) {
 	d.Notify()
 	require.Equal(t, []string{toOther}, claimedIDs(waitFor(t, &d.testSignals.Claimed, "claimed")), "every webhook's")
 	nextReq(t, rcv)
+}
+
+// TestNamedClaimsDoNotWaitForAWalk: while a walk of every webhook is held in the database, a
+// publish's named webhook is claimed and attempted.
+func TestNamedClaimsDoNotWaitForAWalk(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	a := b.webhook(t, rcv.srv.URL)
+	b.st.walks, b.st.walking = make(chan struct{}), make(chan struct{}, 1)
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.PollInterval = time.Hour })
+	t.Cleanup(func() { close(b.st.walks) }) // before the dispatcher's Stop
+	<-b.st.walking                          // the walk at start
+	ds := b.publish(t, 1)
+	d.Notify(a)
+	require.Equal(t, ds[0].EventID, nextReq(t, rcv).header.Get("webhook-id"), "the event, sent while the walk is held")
 }
 
 // TestDispatcherWritesLeasesOnly: every transaction of the dispatcher (claims, outcome writes) is

@@ -155,6 +155,19 @@ func newInflightCounts() *inflightCounts {
 	return &inflightCounts{hook: map[string]int{}, account: map[string]int{}}
 }
 
+// held is n slots of a webhook of an account.
+type held struct {
+	webhookID, accountID string
+	n                    int
+}
+
+// hold counts the slots of hs in flight (sign 1) or no longer (sign -1).
+func (c *inflightCounts) hold(hs []held, sign int) {
+	for _, h := range hs {
+		c.add(h.webhookID, h.accountID, sign*h.n)
+	}
+}
+
 func (c *inflightCounts) add(webhookID, accountID string, n int) {
 	c.total += n
 	if c.hook[webhookID] += n; c.hook[webhookID] <= 0 {
