@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -57,15 +56,4 @@ func (db *DB) kickCheckpointer() {
 	case db.committed <- struct{}{}:
 	default:
 	}
-}
-
-func openCheckpointer(path, pragmas string) (*sql.DB, error) {
-	conn, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
-	if err != nil {
-		return nil, err
-	}
-	conn.SetMaxOpenConns(1)
-	conn.SetMaxIdleConns(1)
-	conn.SetConnMaxLifetime(0)
-	return conn, nil
 }

@@ -100,13 +100,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		}
 	}
 	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"
-	write, err := sql.Open("sqlite", fmt.Sprintf("file:%s?%s&_pragma=wal_autocheckpoint(%d)&_txlock=immediate", path, pragmas, writerCheckpointPages))
+	write, err := openOneConn(fmt.Sprintf("file:%s?%s&_pragma=wal_autocheckpoint(%d)&_txlock=immediate", path, pragmas, writerCheckpointPages))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -126,7 +123,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	checkpointer, err := openCheckpointer(path, pragmas)
+	checkpointer, err := openOneConn("file:" + path + "?" + pragmas)
 	if err != nil {
 		write.Close()
 		read.Close()
@@ -150,6 +147,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	go db.writeLoop()
 	go db.checkpointLoop()
 	return db, nil
+}
+
+// openOneConn opens a pool of exactly one connection that never expires: the writer's, the
+// checkpointer's.
+func openOneConn(dsn string) (*sql.DB, error) {
+	conn, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetMaxOpenConns(1)
+	conn.SetMaxIdleConns(1)
+	conn.SetConnMaxLifetime(0)
+	return conn, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -214,7 +224,7 @@ func (db *DB) tx(ctx context.Context, r *writeReq) error {
 func (db *DB) writeLoop() {
 	defer close(db.stopped)
 	var durable, leases []*writeReq
-	lastLeases := false
+	lastLeases := false // the last group committed was of leases
 	for {
 		if len(durable)+len(leases) == 0 {
 			select {
@@ -233,16 +243,21 @@ func (db *DB) writeLoop() {
 				break gather
 			}
 		}
-		group := &durable
-		if len(durable) == 0 || len(leases) > 0 && !lastLeases {
-			group = &leases
+		lastLeases = len(durable) == 0 || len(leases) > 0 && !lastLeases
+		if lastLeases {
+			leases = db.commitFirst(leases)
+		} else {
+			durable = db.commitFirst(durable)
 		}
-		n := min(len(*group), maxGroup)
-		db.commitGroup((*group)[:n])
-		lastLeases = group == &leases
-		*group = slices.Delete(*group, 0, n)
 		db.wstmts.prepareDeferred() // the connection is free until the next group
 	}
+}
+
+// commitFirst commits the first maxGroup of reqs in one group and returns the rest.
+func (db *DB) commitFirst(reqs []*writeReq) []*writeReq {
+	n := min(len(reqs), maxGroup)
+	db.commitGroup(reqs[:n])
+	return slices.Delete(reqs, 0, n)
 }
 
 // sortReq appends r to the requests of its kind.
