@@ -518,29 +518,27 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 			allotments, starved = fairShare(&share{due: due, free: min(d.cfg.Workers-d.inflight.total, d.cfg.BatchSize),
 				perAccount: d.cfg.PerAccount, perWebhook: d.cfg.PerWebhook, inflight: d.inflight, queued: d.queued,
 				answering: d.answering, unanswered: budget, served: d.served, now: now})
+			allotted = make(map[string]int, len(allotments))
+			for _, a := range allotments {
+				allotted[a.WebhookID] = a.Limit
+			}
+			// The other claim loop's share must not hand the allotted slots out too (the webhooks
+			// may be the same). A transaction tried again gives the previous try's back first.
+			d.inflight.hold(reserved, -1)
+			reserved = reserved[:0]
 			paced = map[string]bool{}
-			accounts := make(map[string]string, len(due))
 			for _, w := range due {
-				accounts[w.WebhookID] = w.AccountID
 				if !answers(w, d.answering) {
 					paced[w.WebhookID] = true
 				}
-			}
-			// The other claim loop's share must not hand these slots out too (the webhooks may be
-			// the same). A transaction tried again gives the previous try's back first.
-			d.inflight.hold(reserved, -1)
-			reserved = reserved[:0]
-			for _, a := range allotments {
-				reserved = append(reserved, held{a.WebhookID, accounts[a.WebhookID], a.Limit})
+				if n := allotted[w.WebhookID]; n > 0 {
+					reserved = append(reserved, held{w.WebhookID, w.AccountID, n})
+				}
 			}
 			d.inflight.hold(reserved, 1)
 			d.mu.Unlock()
 			if len(allotments) == 0 {
 				return nil
-			}
-			allotted = make(map[string]int, len(allotments))
-			for _, a := range allotments {
-				allotted[a.WebhookID] = a.Limit
 			}
 			var err error
 			claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
