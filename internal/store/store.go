@@ -29,6 +29,23 @@ func LeasesOnly(ctx context.Context) bool {
 	return v
 }
 
+// lowPriorityKey marks a context with WithLowPriority.
+type lowPriorityKey struct{}
+
+// WithLowPriority marks the transactions run with ctx as ones nobody is waiting on to answer a
+// request or to start an attempt (an outcome write, a claim of retries): a driver whose writes take
+// turns may run the others first, and stop between two low-priority transactions for writes that
+// came in meanwhile. It counts for transactions also marked WithLeasesOnly.
+func WithLowPriority(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lowPriorityKey{}, true)
+}
+
+// LowPriority reports whether ctx was marked by WithLowPriority.
+func LowPriority(ctx context.Context) bool {
+	v, _ := ctx.Value(lowPriorityKey{}).(bool)
+	return v
+}
+
 // Store is a database. Reads outside a transaction go through the Reader methods; every write goes
 // through Tx, so a domain change, its event and its deliveries commit together.
 type Store interface {

@@ -216,78 +216,101 @@ func (db *DB) tx(ctx context.Context, r *writeReq) error {
 	return <-r.done
 }
 
-// writeLoop commits the queued requests in groups of one kind: durable (an API's writes, flushed
-// to the disk) or leases only (claims, releases and outcomes: store.WithLeasesOnly, not flushed).
-// When both kinds wait, the kind that did not commit last goes next. Beside hung endpoints, groups
-// of leases (their timeouts' outcomes, their re-claims) took 10–20 ms, and an API create that came
-// in joined or waited behind each; now it waits for at most one group of leases, and joins none.
+// writeQueues are the requests waiting for the writer, by kind: durable (an API's writes, flushed
+// to the disk), leases only (claims, releases and outcomes: store.WithLeasesOnly, not flushed) and,
+// among those, low priority (store.WithLowPriority).
+type writeQueues struct{ durable, leases, low []*writeReq }
+
+func (q *writeQueues) add(r *writeReq) {
+	switch {
+	case !store.LeasesOnly(r.ctx):
+		q.durable = append(q.durable, r)
+	case store.LowPriority(r.ctx):
+		q.low = append(q.low, r)
+	default:
+		q.leases = append(q.leases, r)
+	}
+}
+
+// writeLoop commits the queued requests in groups of one kind: durable or leases only. When both
+// kinds wait, the kind that did not commit last goes next. A group of leases runs the
+// low-priority requests after the others, and stops before the next low-priority one when a
+// request that is not low priority came in meanwhile. Beside hung endpoints, groups of leases
+// (their timeouts' outcomes, their re-claims) took 10–20 ms, and an API create or a claim of its
+// delivery that came in waited behind each; now it waits for one low-priority request at most.
 func (db *DB) writeLoop() {
 	defer close(db.stopped)
-	var durable, leases []*writeReq
+	var q writeQueues
 	lastLeases := false // the last group committed was of leases
 	for {
-		if len(durable)+len(leases) == 0 {
+		if len(q.durable)+len(q.leases)+len(q.low) == 0 {
 			select {
 			case r := <-db.reqs:
-				durable, leases = sortReq(r, durable, leases)
+				q.add(r)
 			case <-db.stop:
 				return
 			}
 		}
-	gather:
-		for {
-			select {
-			case r := <-db.reqs:
-				durable, leases = sortReq(r, durable, leases)
-			default:
-				break gather
-			}
-		}
-		lastLeases = len(durable) == 0 || len(leases) > 0 && !lastLeases
-		if lastLeases {
-			leases = db.commitFirst(leases)
+		db.gather(&q)
+		lastLeases = len(q.durable) == 0 || len(q.leases)+len(q.low) > 0 && !lastLeases
+		if !lastLeases {
+			n := min(len(q.durable), maxGroup)
+			db.commitGroup(q.durable[:n], nil)
+			q.durable = slices.Delete(q.durable, 0, n)
 		} else {
-			durable = db.commitFirst(durable)
+			first := min(len(q.leases), maxGroup)
+			low := min(len(q.low), maxGroup-first)
+			batch := slices.Concat(q.leases[:first], q.low[:low])
+			q.leases = slices.Delete(q.leases, 0, first)
+			q.low = slices.Delete(q.low, 0, low)
+			n := db.commitGroup(batch, func(i int) bool {
+				return i >= first && db.gather(&q)
+			})
+			q.low = slices.Insert(q.low, 0, batch[n:]...) // stopped early: they go first next time
 		}
 		db.wstmts.prepareDeferred() // the connection is free until the next group
 	}
 }
 
-// commitFirst commits the first maxGroup of reqs in one group and returns the rest.
-func (db *DB) commitFirst(reqs []*writeReq) []*writeReq {
-	n := min(len(reqs), maxGroup)
-	db.commitGroup(reqs[:n])
-	return slices.Delete(reqs, 0, n)
-}
-
-// sortReq appends r to the requests of its kind.
-func sortReq(r *writeReq, durable, leases []*writeReq) ([]*writeReq, []*writeReq) {
-	if store.LeasesOnly(r.ctx) {
-		return durable, append(leases, r)
+// gather queues the requests that came in, without waiting, and reports whether any that is not
+// low priority waits.
+func (db *DB) gather(q *writeQueues) bool {
+	for {
+		select {
+		case r := <-db.reqs:
+			q.add(r)
+		default:
+			return len(q.durable)+len(q.leases) > 0
+		}
 	}
-	return append(durable, r), leases
 }
 
-// commitGroup runs every request of batch in one transaction, each in its own savepoint.
-func (db *DB) commitGroup(batch []*writeReq) {
+// commitGroup runs the requests of batch in one transaction, each in its own savepoint, and returns
+// how many it ran: all of them unless stopBefore (nil: never) returned true for the request at
+// index i > 0, in which case the group ends before it and the rest are not answered.
+func (db *DB) commitGroup(batch []*writeReq, stopBefore func(i int) bool) int {
 	errs := make([]error, len(batch))
 	if err := db.syncFor(batch); err != nil {
 		for _, r := range batch {
 			r.done <- fmt.Errorf("sqlite: %w", err)
 		}
-		return
+		return len(batch)
 	}
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, r := range batch {
 			r.done <- fmt.Errorf("sqlite: begin: %w", err)
 		}
-		return
+		return len(batch)
 	}
 	q := &queries{db: tx, tx: tx, stmts: db.wstmts, box: db.box}
 	single := len(batch) == 1
 	anyOK := false
 	for i, r := range batch {
+		if i > 0 && stopBefore != nil && stopBefore(i) {
+			batch, errs = batch[:i], errs[:i]
+			break
+		}
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
@@ -309,7 +332,7 @@ func (db *DB) commitGroup(batch []*writeReq) {
 				for _, r := range batch {
 					r.done <- fmt.Errorf("sqlite: rollback to savepoint: %w", err)
 				}
-				return
+				return len(batch)
 			}
 		}
 		anyOK = anyOK || errs[i] == nil
@@ -333,6 +356,7 @@ func (db *DB) commitGroup(batch []*writeReq) {
 		}
 		r.done <- errs[i]
 	}
+	return len(batch)
 }
 
 // syncFor sets the write connection's synchronous level for a group: NORMAL when its requests

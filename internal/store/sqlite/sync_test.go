@@ -33,6 +33,44 @@ func TestLeaseWritesDoNotWaitForTheDisk(t *testing.T) {
 	require.Equal(t, full, level(t.Context()), "and back")
 }
 
+// writeOrder records the order in which transactions run on the writer.
+type writeOrder struct {
+	db    *DB
+	mu    sync.Mutex
+	order []string
+}
+
+// run starts a transaction with ctx that calls inside, then records name; it returns the
+// transaction's outcome.
+func (w *writeOrder) run(ctx context.Context, name string, inside func()) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- w.db.Tx(ctx, func(store.Tx) error {
+			inside()
+			w.mu.Lock()
+			w.order = append(w.order, name)
+			w.mu.Unlock()
+			return nil
+		})
+	}()
+	return done
+}
+
+// queued waits until n requests wait in the writer's queue.
+func (w *writeOrder) queued(n int) {
+	for len(w.db.reqs) < n {
+		runtime.Gosched()
+	}
+}
+
+// hold starts a transaction with ctx that holds the writer until the returned release is called.
+func (w *writeOrder) hold(ctx context.Context, name string) (done <-chan error, release func()) {
+	started, held := make(chan struct{}), make(chan struct{})
+	done = w.run(ctx, name, func() { close(started); <-held })
+	<-started
+	return done, func() { close(held) }
+}
+
 // TestWriterTakesTurnsBetweenKinds: a group commits requests of one kind, and when both kinds
 // wait, the kind that did not commit last goes first, whatever the order they came in.
 func TestWriterTakesTurnsBetweenKinds(t *testing.T) {
@@ -49,39 +87,48 @@ func TestWriterTakesTurnsBetweenKinds(t *testing.T) {
 		{"leases wait for one durable group", t.Context(), leases},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var order []string
-			run := func(ctx context.Context, name string, inside func()) <-chan error {
-				done := make(chan error, 1)
-				go func() {
-					done <- db.Tx(ctx, func(store.Tx) error {
-						inside()
-						mu.Lock()
-						order = append(order, name)
-						mu.Unlock()
-						return nil
-					})
-				}()
-				return done
-			}
-			// queued waits until n requests wait in the writer's queue.
-			queued := func(n int) {
-				for len(db.reqs) < n {
-					runtime.Gosched()
-				}
-			}
-			started, hold := make(chan struct{}), make(chan struct{})
-			holder := run(tc.first, "holder", func() { close(started); <-hold })
-			<-started
-			same := run(tc.first, "same kind", func() {})
-			queued(1)
-			other := run(tc.other, "other kind", func() {})
-			queued(2)
-			close(hold)
+			w := &writeOrder{db: db}
+			holder, release := w.hold(tc.first, "holder")
+			same := w.run(tc.first, "same kind", func() {})
+			w.queued(1)
+			other := w.run(tc.other, "other kind", func() {})
+			w.queued(2)
+			release()
 			for _, done := range []<-chan error{holder, same, other} {
 				require.NoError(t, <-done)
 			}
-			require.Equal(t, []string{"holder", "other kind", "same kind"}, order)
+			require.Equal(t, []string{"holder", "other kind", "same kind"}, w.order)
 		})
 	}
+}
+
+// TestLowPriorityWritesStepAside: in a group of leases, the requests marked store.WithLowPriority
+// run after the others, and a request that is not low priority coming in while one runs commits
+// before the next: the writes nobody waits on never hold up an API's write or a claim for more
+// than one of them.
+func TestLowPriorityWritesStepAside(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "quikly.db"), Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	leases := store.WithLeasesOnly(t.Context())
+	low := store.WithLowPriority(leases)
+	w := &writeOrder{db: db}
+	holder, release := w.hold(leases, "holder")
+	started, held := make(chan struct{}), make(chan struct{})
+	low1 := w.run(low, "low 1", func() { close(started); <-held })
+	w.queued(1)
+	low2 := w.run(low, "low 2", func() {})
+	w.queued(2)
+	claim := w.run(leases, "claim", func() {})
+	w.queued(3)
+	release() // the next group: the claim, then the low-priority ones
+	<-started
+	create := w.run(t.Context(), "create", func() {})
+	w.queued(1)
+	close(held)
+	for _, done := range []<-chan error{holder, low1, low2, claim, create} {
+		require.NoError(t, <-done)
+	}
+	require.Equal(t, []string{"holder", "claim", "low 1", "create", "low 2"}, w.order)
 }
