@@ -44,6 +44,11 @@ const (
 	// restart) turn into webhooks that answer without waiting for tokens; endpoints that hang
 	// soon hold these and go at the pace.
 	unansweredUnpaced = 64
+	// claimWebhooksMax bounds the webhooks whose deliveries one claim transaction takes; a claim
+	// allotted more takes them in several transactions, one after the other. A claim costs the
+	// database a few statements per webhook: beside 500 hung webhooks, claims of 20–30 of them held
+	// SQLite's one writer for 5–13 ms, and an API create or another webhook's claim waited for it.
+	claimWebhooksMax = 8
 	// BatchSizeDefault caps how many deliveries one claim takes.
 	BatchSizeDefault = 256
 	// PollIntervalDefault is how often an idle dispatcher looks for due deliveries unwoken.
@@ -63,7 +68,13 @@ const (
 
 // Outcome writes are retried through a short database outage, with a backoff that doubles from
 // outcomeBackoffMin to outcomeBackoffMax, outcomeWriteTries times in all (about 30 s of backoff).
+//
+// A batch of outcomes is written outcomeWriteMax at a time, each write in a transaction of its own
+// and marked store.WithLowPriority: SQLite's one writer can then let an API create or a claim go
+// between two of them instead of waiting for a whole batch (timeouts of hung endpoints came in
+// batches of 60–90, 10–15 ms of writing).
 const (
+	outcomeWriteMax   = 16
 	outcomeWriteTries = 10
 	outcomeBackoffMin = 100 * time.Millisecond
 	outcomeBackoffMax = 5 * time.Second
@@ -488,8 +499,13 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	var paced map[string]bool // the webhooks whose attempts are paced
 	var unpaced int           // how many of them may start without spending d.unanswered
 	var starved bool
-	var reserved []held // the slots allotted, counted in flight until the claim returns
-	tctx, cancel := context.WithTimeout(store.WithLeasesOnly(ctx), d.cfg.StoreTimeout)
+	var reserved []held             // the slots allotted, counted in flight until the claim returns
+	var rest []store.ClaimAllotment // allotted, claimed after the first transaction
+	lctx := store.WithLeasesOnly(ctx)
+	if all {
+		lctx = store.WithLowPriority(lctx) // retries, the pace's next attempts: no one waits on them
+	}
+	tctx, cancel := context.WithTimeout(lctx, d.cfg.StoreTimeout)
 	// Which webhooks have due deliveries is read before the write transaction: it walks every
 	// webhook with pending deliveries, and SQLite's one writer need not wait for that. The claim's
 	// UPDATEs check again that what they take is still due (and the rate it may spend).
@@ -540,24 +556,35 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 			if len(allotments) == 0 {
 				return nil
 			}
+			n := min(len(allotments), claimWebhooksMax)
+			allotments, rest = allotments[:n], allotments[n:] // rest: claimRest, after the commit
 			var err error
 			claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
 				Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments})
 			return err
 		})
 	}
+	if err == nil && len(rest) > 0 {
+		var more []*store.ClaimedDelivery
+		more, err = d.claimRest(tctx, rest)
+		claimed = append(claimed, more...)
+	}
 	cancel()
 	if err != nil {
-		d.mu.Lock()
-		d.inflight.hold(reserved, -1)
-		d.mu.Unlock()
 		if ctx.Err() == nil {
 			o.fail(d.log, err, d.now())
 			d.testSignals.ClaimFailed.Signal(err)
 		}
-		return false, time.Time{}
+		if len(claimed) == 0 {
+			d.mu.Lock()
+			d.inflight.hold(reserved, -1)
+			d.mu.Unlock()
+			return false, time.Time{}
+		}
+		// What the transactions before the failed one claimed is leased: attempt it.
+	} else {
+		o.recover(d.log, d.now())
 	}
-	o.recover(d.log, d.now())
 	got := map[string]int{}
 	d.mu.Lock()
 	d.inflight.hold(reserved, -1) // what was claimed is counted below
@@ -612,12 +639,42 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	for id, n := range allotted {
 		if got[id] == n {
 			if !all {
-				d.Notify(only...) // named again, for what is left of them
+				// Named again, for what is left of them; those that do not answer go at the pace,
+				// which the walk keeps.
+				named := len(only)
+				answering := slices.DeleteFunc(only, func(id string) bool { return paced[id] })
+				if len(answering) < named {
+					d.Notify()
+				}
+				if len(answering) > 0 {
+					d.Notify(answering...)
+				}
 			}
 			return true, next
 		}
 	}
 	return false, next
+}
+
+// claimRest claims what allotments give, claimWebhooksMax webhooks per transaction, one
+// transaction after the other, and returns what they took until the first that failed.
+func (d *Dispatcher) claimRest(ctx context.Context, allotments []store.ClaimAllotment) ([]*store.ClaimedDelivery, error) {
+	var claimed []*store.ClaimedDelivery
+	for chunk := range slices.Chunk(allotments, claimWebhooksMax) {
+		var more []*store.ClaimedDelivery
+		err := d.cfg.Store.Tx(ctx, func(tx store.Tx) error {
+			now := d.now()
+			var err error
+			more, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{
+				Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: chunk})
+			return err
+		})
+		if err != nil {
+			return claimed, err
+		}
+		claimed = append(claimed, more...)
+	}
+	return claimed, nil
 }
 
 // attempt sends c (within the sender's timeout) and queues its outcome for writing, then sends its
@@ -673,6 +730,10 @@ func (d *Dispatcher) next(done *store.ClaimedDelivery, succeeded bool) *store.Cl
 	switch {
 	case capped:
 		d.Notify() // any webhook of the account, or of any account, may take the slot
+	case (low || len(stale) > 0) && !succeeded:
+		// Its next attempts are paced (it does not answer): the walk claims them at the pace,
+		// and the claims of webhooks named for new events don't queue behind them.
+		d.Notify()
 	case low || len(stale) > 0:
 		d.Notify(hook)
 	}
@@ -714,7 +775,9 @@ func (d *Dispatcher) writeLoop() {
 				break gather
 			}
 		}
-		d.writeOutcomes(batch)
+		for chunk := range slices.Chunk(batch, outcomeWriteMax) {
+			d.writeOutcomes(chunk)
+		}
 	}
 }
 
@@ -723,7 +786,7 @@ func (d *Dispatcher) writeLoop() {
 // Stop gives up waiting. Outcomes it drops are not lost: their leases expire and the deliveries are
 // attempted again, at least once.
 func (d *Dispatcher) writeOutcomes(batch []*store.DeliveryOutcome) {
-	ctx := store.WithLeasesOnly(d.workCtx)
+	ctx := store.WithLowPriority(store.WithLeasesOnly(d.workCtx))
 	attempts := make([]*webhook.Attempt, len(batch))
 	for i, o := range batch {
 		attempts[i] = o.Attempt

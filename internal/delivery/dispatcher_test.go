@@ -58,6 +58,9 @@ type faultStore struct {
 	failCompletes  atomic.Int32 // DeliveryComplete fails this many more times
 	stallCompletes atomic.Bool  // DeliveryComplete blocks until its context ends
 	failClaims     atomic.Bool  // DeliveryDueWebhooks and DeliveryClaimDue fail while set
+	// claims counts the calls of DeliveryClaimDue; the one numbered failClaim fails. mostAllotted
+	// is the most webhooks one call was allotted.
+	claims, failClaim, mostAllotted atomic.Int32
 	// txs counts the transactions run through it, durable those not marked store.WithLeasesOnly.
 	txs, durable atomic.Int32
 	// walks, when set before the dispatcher starts, holds each look-up of every webhook with due
@@ -107,8 +110,13 @@ func (s *faultStore) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryD
 }
 
 func (tx *faultTx) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
-	if tx.s.failClaims.Load() {
+	if n := tx.s.claims.Add(1); tx.s.failClaims.Load() || n == tx.s.failClaim.Load() {
 		return nil, errInjected
+	}
+	for n := int32(len(p.Allotments)); ; {
+		if m := tx.s.mostAllotted.Load(); n <= m || tx.s.mostAllotted.CompareAndSwap(m, n) {
+			break
+		}
 	}
 	return tx.Tx.DeliveryClaimDue(ctx, p)
 }
@@ -656,6 +664,69 @@ func TestNamedClaimsDoNotWaitForAWalk(t *testing.T) {
 	ds := b.publish(t, 1)
 	d.Notify(a)
 	require.Equal(t, ds[0].EventID, nextReq(t, rcv).header.Get("webhook-id"), "the event, sent while the walk is held")
+}
+
+// TestClaimsTakeFewWebhooksPerTransaction: a claim allotted more than claimWebhooksMax webhooks
+// takes them in several transactions, and every delivery goes.
+func TestClaimsTakeFewWebhooksPerTransaction(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	for range 2*claimWebhooksMax + 1 {
+		b.webhook(t, rcv.srv.URL)
+	}
+	b.publish(t, 1)
+	b.dispatcher(t, nil)
+	for range 2*claimWebhooksMax + 1 {
+		nextReq(t, rcv)
+	}
+	require.EqualValues(t, claimWebhooksMax, b.st.mostAllotted.Load())
+}
+
+// TestClaimKeepsWhatItTookBeforeAFailure: when a claim's second transaction fails, the deliveries
+// its first one leased are attempted now, not once their leases end (the clock stands still here).
+func TestClaimKeepsWhatItTookBeforeAFailure(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	rcv := newReceiver(t, nil)
+	for range claimWebhooksMax + 1 {
+		b.webhook(t, rcv.srv.URL)
+	}
+	b.publish(t, 1)
+	b.st.failClaim.Store(2)
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.PollInterval = time.Hour })
+	for range claimWebhooksMax {
+		nextReq(t, rcv)
+	}
+	require.Contains(t, b.logs.String(), errInjected.Error(), "the failure is logged")
+	d.Notify()
+	nextReq(t, rcv) // the one the failed transaction was to take
+}
+
+// TestFailedWebhooksWaitForAWalk: once an attempt fails, its webhook's next deliveries are paced
+// like every webhook that does not answer, so they are left to the walk: they don't join the
+// claims of webhooks named for new events.
+func TestFailedWebhooksWaitForAWalk(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	f := b.webhook(t, failing.srv.URL)
+	b.publish(t, 2)
+	healthy := newReceiver(t, nil)
+	h := b.webhook(t, healthy.srv.URL)
+	b.st.walks, b.st.walking = make(chan struct{}), make(chan struct{}, 1)
+	releaseWalks := sync.OnceFunc(func() { close(b.st.walks) })
+	d := b.dispatcher(t, func(c *DispatcherConfig) { c.PollInterval, c.PerWebhook = time.Hour, 1 })
+	t.Cleanup(releaseWalks) // before the dispatcher's Stop
+	<-b.st.walking          // the walk at start
+	d.Notify(f)
+	nextReq(t, failing)
+	ds := b.publish(t, 1)
+	d.Notify(h)
+	require.Equal(t, ds[len(ds)-1].EventID, nextReq(t, healthy).header.Get("webhook-id"))
+	require.Zero(t, len(failing.reqs), "the failing webhook's next delivery waits for the walk")
+	releaseWalks()
+	nextReq(t, failing)
 }
 
 // TestDispatcherWritesLeasesOnly: every transaction of the dispatcher (claims, outcome writes) is
