@@ -234,8 +234,8 @@ func (q *writeQueues) add(r *writeReq) {
 
 // writeLoop commits the queued requests in groups of one kind: durable or leases only. When both
 // kinds wait, the kind that did not commit last goes next. A group of leases runs the
-// low-priority requests after the others, and stops before the next low-priority one when a
-// request that is not low priority came in meanwhile. Beside hung endpoints, groups of leases
+// low-priority requests after the others, at least one, and stops before the next when a request
+// that is not low priority came in meanwhile. Beside hung endpoints, groups of leases
 // (their timeouts' outcomes, their re-claims) took 10–20 ms, and an API create or a claim of its
 // delivery that came in waited behind each; now it waits for one low-priority request at most.
 func (db *DB) writeLoop() {
@@ -263,8 +263,9 @@ func (db *DB) writeLoop() {
 			batch := slices.Concat(q.leases[:first], q.low[:low])
 			q.leases = slices.Delete(q.leases, 0, first)
 			q.low = slices.Delete(q.low, 0, low)
+			// One low-priority request runs in every group of leases, so none waits for ever.
 			n := db.commitGroup(batch, func(i int) bool {
-				return i >= first && db.gather(&q)
+				return i > first && db.gather(&q)
 			})
 			q.low = slices.Insert(q.low, 0, batch[n:]...) // stopped early: they go first next time
 		}

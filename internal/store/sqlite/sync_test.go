@@ -132,3 +132,29 @@ func TestLowPriorityWritesStepAside(t *testing.T) {
 	}
 	require.Equal(t, []string{"holder", "claim", "low 1", "create", "low 2"}, w.order)
 }
+
+// TestLowPriorityWritesAreNotStarved: every group of leases runs one low-priority request, even
+// when other requests keep coming in.
+func TestLowPriorityWritesAreNotStarved(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "quikly.db"), Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	leases := store.WithLeasesOnly(t.Context())
+	w := &writeOrder{db: db}
+	holder, release := w.hold(leases, "holder")
+	started, held := make(chan struct{}), make(chan struct{})
+	claim := w.run(leases, "claim", func() { close(started); <-held })
+	w.queued(1)
+	low := w.run(store.WithLowPriority(leases), "low", func() {})
+	w.queued(2)
+	release() // the next group: the claim, then the low-priority write
+	<-started
+	create := w.run(t.Context(), "create", func() {})
+	w.queued(1)
+	close(held)
+	for _, done := range []<-chan error{holder, claim, low, create} {
+		require.NoError(t, <-done)
+	}
+	require.Equal(t, []string{"holder", "claim", "low", "create"}, w.order)
+}
