@@ -44,10 +44,11 @@ const (
 	// restart) turn into webhooks that answer without waiting for tokens; endpoints that hang
 	// soon hold these and go at the pace.
 	unansweredUnpaced = 64
-	// claimWebhooksMax bounds the webhooks whose deliveries one claim transaction takes; a claim
-	// allotted more takes them in several transactions, one after the other. A claim costs the
-	// database a few statements per webhook: beside 500 hung webhooks, claims of 20–30 of them held
-	// SQLite's one writer for 5–13 ms, and an API create or another webhook's claim waited for it.
+	// claimWebhooksMax bounds the webhooks whose deliveries one claim transaction takes, with
+	// DispatcherConfig.OneWriter; a claim allotted more takes them in several transactions, one
+	// after the other. A claim costs the database a few statements per webhook: beside 500 hung
+	// webhooks, claims of 20–30 of them held SQLite's one writer for 5–13 ms, and an API create or
+	// another webhook's claim waited for it.
 	claimWebhooksMax = 8
 	// BatchSizeDefault caps how many deliveries one claim takes.
 	BatchSizeDefault = 256
@@ -69,10 +70,10 @@ const (
 // Outcome writes are retried through a short database outage, with a backoff that doubles from
 // outcomeBackoffMin to outcomeBackoffMax, outcomeWriteTries times in all (about 30 s of backoff).
 //
-// A batch of outcomes is written outcomeWriteMax at a time, each write in a transaction of its own
-// and marked store.WithLowPriority: SQLite's one writer can then let an API create or a claim go
-// between two of them instead of waiting for a whole batch (timeouts of hung endpoints came in
-// batches of 60–90, 10–15 ms of writing).
+// Outcome writes are marked store.WithLowPriority. With DispatcherConfig.OneWriter a batch is
+// written outcomeWriteMax at a time, each write in a transaction of its own: SQLite's one writer
+// can then let an API create or a claim go between two of them instead of waiting for a whole batch
+// (timeouts of hung endpoints came in batches of 60–90, 10–15 ms of writing).
 const (
 	outcomeWriteMax   = 16
 	outcomeWriteTries = 10
@@ -117,6 +118,12 @@ type DispatcherConfig struct {
 	PollInterval time.Duration
 	// StoreTimeout bounds each claim and outcome write. Defaults to StoreTimeoutDefault.
 	StoreTimeout time.Duration
+	// OneWriter says that the store's writes take turns on one writer (SQLite): a claim then takes
+	// at most claimWebhooksMax webhooks per transaction and an outcome write at most
+	// outcomeWriteMax outcomes, so that none holds the writer, and every other write, for long.
+	// PostgreSQL runs transactions side by side, where each costs round trips: there, splitting
+	// them halved fanout's throughput and left e2e's deliveries behind the API.
+	OneWriter bool
 }
 
 // WithDefaults returns a copy of c with every zero field that has a default set to it.
@@ -556,8 +563,10 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 			if len(allotments) == 0 {
 				return nil
 			}
-			n := min(len(allotments), claimWebhooksMax)
-			allotments, rest = allotments[:n], allotments[n:] // rest: claimRest, after the commit
+			if all && d.cfg.OneWriter {
+				n := min(len(allotments), claimWebhooksMax)
+				allotments, rest = allotments[:n], allotments[n:] // rest: claimRest, after the commit
+			}
 			var err error
 			claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
 				Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments})
@@ -639,16 +648,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	for id, n := range allotted {
 		if got[id] == n {
 			if !all {
-				// Named again, for what is left of them; those that do not answer go at the pace,
-				// which the walk keeps.
-				named := len(only)
-				answering := slices.DeleteFunc(only, func(id string) bool { return paced[id] })
-				if len(answering) < named {
-					d.Notify()
-				}
-				if len(answering) > 0 {
-					d.Notify(answering...)
-				}
+				d.Notify(only...) // named again, for what is left of them
 			}
 			return true, next
 		}
@@ -775,7 +775,11 @@ func (d *Dispatcher) writeLoop() {
 				break gather
 			}
 		}
-		for chunk := range slices.Chunk(batch, outcomeWriteMax) {
+		size := len(batch)
+		if d.cfg.OneWriter {
+			size = outcomeWriteMax
+		}
+		for chunk := range slices.Chunk(batch, size) {
 			d.writeOutcomes(chunk)
 		}
 	}

@@ -64,8 +64,9 @@ type faultStore struct {
 	// txs counts the transactions run through it, durable those not marked store.WithLeasesOnly.
 	txs, durable atomic.Int32
 	// walks, when set before the dispatcher starts, holds each look-up of every webhook with due
-	// deliveries (a walk) until it is closed, after a send on walking.
+	// deliveries (a walk) until it is closed, after a send on walking; the first freeWalks go.
 	walks, walking chan struct{}
+	freeWalks      atomic.Int32
 }
 
 var errInjected = errors.New("injected database failure")
@@ -99,7 +100,7 @@ func (s *faultStore) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryD
 	if s.failClaims.Load() {
 		return nil, errInjected
 	}
-	if s.walks != nil && len(p.WebhookIDs) == 0 {
+	if s.walks != nil && len(p.WebhookIDs) == 0 && s.freeWalks.Add(-1) < 0 {
 		select {
 		case s.walking <- struct{}{}:
 		default:
@@ -223,7 +224,8 @@ func (b *dispatcherBundle) dispatcher(t *testing.T, mod func(*DispatcherConfig))
 	t.Helper()
 	cfg := &DispatcherConfig{Store: b.st, Sender: NewSender(SenderConfig{AllowPrivate: true}),
 		Policy: RetryPolicy{Schedule: []time.Duration{time.Hour}}, Clock: b.clock,
-		Logger: slog.New(slog.NewTextHandler(b.logs, nil)), PollInterval: 20 * time.Millisecond}
+		Logger: slog.New(slog.NewTextHandler(b.logs, nil)), PollInterval: 20 * time.Millisecond,
+		OneWriter: true} // the bundle's store is SQLite
 	if mod != nil {
 		mod(cfg)
 	}
@@ -666,8 +668,8 @@ func TestNamedClaimsDoNotWaitForAWalk(t *testing.T) {
 	require.Equal(t, ds[0].EventID, nextReq(t, rcv).header.Get("webhook-id"), "the event, sent while the walk is held")
 }
 
-// TestClaimsTakeFewWebhooksPerTransaction: a claim allotted more than claimWebhooksMax webhooks
-// takes them in several transactions, and every delivery goes.
+// TestClaimsTakeFewWebhooksPerTransaction: with OneWriter, a claim allotted more than
+// claimWebhooksMax webhooks takes them in several transactions, and every delivery goes.
 func TestClaimsTakeFewWebhooksPerTransaction(t *testing.T) {
 	t.Parallel()
 	b := dispatcherSetup(t)
@@ -710,17 +712,17 @@ func TestFailedWebhooksWaitForAWalk(t *testing.T) {
 	t.Parallel()
 	b := dispatcherSetup(t)
 	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
-	f := b.webhook(t, failing.srv.URL)
+	b.webhook(t, failing.srv.URL)
 	b.publish(t, 2)
 	healthy := newReceiver(t, nil)
 	h := b.webhook(t, healthy.srv.URL)
 	b.st.walks, b.st.walking = make(chan struct{}), make(chan struct{}, 1)
+	b.st.freeWalks.Store(1) // the walk at start claims the failing webhook's first delivery
 	releaseWalks := sync.OnceFunc(func() { close(b.st.walks) })
 	d := b.dispatcher(t, func(c *DispatcherConfig) { c.PollInterval, c.PerWebhook = time.Hour, 1 })
 	t.Cleanup(releaseWalks) // before the dispatcher's Stop
-	<-b.st.walking          // the walk at start
-	d.Notify(f)
 	nextReq(t, failing)
+	<-b.st.walking // the next walk, held
 	ds := b.publish(t, 1)
 	d.Notify(h)
 	require.Equal(t, ds[len(ds)-1].EventID, nextReq(t, healthy).header.Get("webhook-id"))

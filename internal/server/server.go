@@ -201,6 +201,12 @@ func checkEncryptionKey(ctx context.Context, st store.Store, box *secretbox.Box)
 	})
 }
 
+// isSQLite reports whether st is SQLite, whose writes take turns on one writer.
+func isSQLite(st store.Store) bool {
+	_, ok := st.(*sqlite.DB)
+	return ok
+}
+
 // IsPostgres reports whether a database URL names PostgreSQL.
 func IsPostgres(url string) bool {
 	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
@@ -239,7 +245,8 @@ func New(cfg *Config, st store.Store, log *slog.Logger) (*Service, error) {
 	sender := delivery.NewSender(delivery.SenderConfig{Timeout: cfg.DeliveryTimeout, AllowPrivate: cfg.AllowPrivateTargets, UserAgent: UserAgent()})
 	d, err := delivery.NewDispatcher(&delivery.DispatcherConfig{Store: st, Sender: sender,
 		Policy: delivery.RetryPolicy{Schedule: cfg.RetrySchedule}, Metrics: metrics, Logger: log,
-		Workers: cfg.Workers, PerAccount: cfg.PerAccount, PerWebhook: cfg.PerWebhook, UnansweredRate: cfg.UnansweredRate})
+		Workers: cfg.Workers, PerAccount: cfg.PerAccount, PerWebhook: cfg.PerWebhook, UnansweredRate: cfg.UnansweredRate,
+		OneWriter: isSQLite(st)})
 	if err != nil {
 		return nil, err
 	}
