@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"context"
 	"net/netip"
+	"net/url"
 	"time"
+
+	"golang.org/x/net/idna"
 
 	"github.com/quikly/webhooks/internal/delivery"
 	"github.com/quikly/webhooks/internal/errs"
@@ -37,7 +40,7 @@ func (a *App) validate(in WebhookInput, w *webhook.Webhook) error {
 	}
 	if in.URL != nil {
 		if u := webhook.ValidateURL(f, *in.URL, a.AllowPrivateTargets); u != nil && !a.AllowPrivateTargets {
-			if ip, err := netip.ParseAddr(u.Hostname()); err == nil && netguard.Refused(ip) {
+			if ip, err := netip.ParseAddr(dialledHost(u)); err == nil && netguard.Refused(ip) {
 				f.Add("url", "must not point to a private, loopback or link-local address")
 			}
 		}
@@ -334,4 +337,16 @@ func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryI
 // alike (PostgreSQL answers NUL or invalid UTF-8 with an error, not with no rows).
 func idsValid(webhookID string, attemptID ...string) bool {
 	return webhook.ValidID("wh_", webhookID) && (len(attemptID) == 0 || webhook.ValidID("att_", attemptID[0]))
+}
+
+// dialledHost is the host that the sender's HTTP client dials for u. net/http passes a host that is
+// not ASCII through IDNA's lookup mapping first, which turns full-width digits and ideographic dots
+// into ASCII ones: "https://１２７.０.０.１/" is a request to 127.0.0.1 (refused again at dial). The
+// mapping leaves an ASCII IP address as it is and fails on an IPv6 one (its colons), which is then
+// taken as it is.
+func dialledHost(u *url.URL) string {
+	if a, err := idna.Lookup.ToASCII(u.Hostname()); err == nil {
+		return a
+	}
+	return u.Hostname()
 }

@@ -161,6 +161,9 @@ func TestWebhooksAPI(t *testing.T) {
 			{"URLPrivateLiteral", map[string]any{"name": "n", "url": "https://10.0.0.1/hook", "events": []string{"proposal.created"}}, "url"},
 			{"URLMetadataLiteral", map[string]any{"name": "n", "url": "https://169.254.169.254/latest", "events": []string{"proposal.created"}}, "url"},
 			{"URLLoopbackV6", map[string]any{"name": "n", "url": "https://[::1]/hook", "events": []string{"proposal.created"}}, "url"},
+			// net/http maps full-width digits and ideographic dots to ASCII ones before it dials.
+			{"URLFullWidthLoopback", map[string]any{"name": "n", "url": "https://１２７.０.０.１/hook", "events": []string{"proposal.created"}}, "url"},
+			{"URLIdeographicDotsPrivate", map[string]any{"name": "n", "url": "https://10。0。0。1/hook", "events": []string{"proposal.created"}}, "url"},
 			{"EventsMissing", map[string]any{"name": "n", "url": "https://x.example.com"}, "events"},
 			{"EventsEmpty", map[string]any{"name": "n", "url": "https://x.example.com", "events": []string{}}, "events"},
 			{"EventsUnknown", map[string]any{"name": "n", "url": "https://x.example.com", "events": []string{"proposal.deleted"}}, "events"},
