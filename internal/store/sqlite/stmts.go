@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 )
 
@@ -32,8 +33,13 @@ func newStmtCache(db *sql.DB, deferred bool) *stmtCache {
 	return &stmtCache{db: db, deferred: deferred, stmts: map[string]*sql.Stmt{}}
 }
 
-// get returns the prepared statement of query, or nil when it must run unprepared.
+// get returns the prepared statement of query, or nil when it must run unprepared. A pragma always
+// runs unprepared: SQLite runs some (secure_delete) when it compiles them, so a kept statement would
+// not run again, and one prepared between groups would run then.
 func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if len(query) >= len("PRAGMA") && strings.EqualFold(query[:len("PRAGMA")], "PRAGMA") {
+		return nil
+	}
 	c.mu.Lock()
 	s, ok := c.stmts[query]
 	if ok || len(c.stmts)+len(c.wanted) >= stmtCacheMax {
