@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/procfs"
 
 	"github.com/quikly/webhooks/internal/server"
 )
@@ -380,4 +381,38 @@ func (b *bench) reportCPU(res *Result, label string, u cpuUse, t float64) {
 	if t > 0 {
 		m.atMost(t)
 	}
+}
+
+// stealMeter measures the share of this machine's CPU time that its hypervisor gave to other
+// machines (steal time, /proc/stat). On a shared host a pass can be slowed by its neighbours rather
+// than by quikly: paced passes report it next to their latencies.
+type stealMeter struct{ steal, total float64 }
+
+// startSteal starts a stealMeter.
+func startSteal() (*stealMeter, error) {
+	steal, total, err := hostCPU()
+	return &stealMeter{steal, total}, err
+}
+
+// percent is the steal time since the meter started, in % of all CPU time since then.
+func (m *stealMeter) percent() (float64, error) {
+	steal, total, err := hostCPU()
+	if err != nil || total <= m.total {
+		return 0, err
+	}
+	return 100 * (steal - m.steal) / (total - m.total), nil
+}
+
+// hostCPU reads the machine's steal time and total CPU time since boot, in seconds over all CPUs.
+func hostCPU() (steal, total float64, err error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	s, err := fs.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	c := s.CPUTotal // guest time is counted in user time already
+	return c.Steal, c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal, nil
 }

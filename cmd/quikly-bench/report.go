@@ -85,7 +85,7 @@ func (r *Result) metric(name string, value float64, unit string) *Metric {
 type Metric struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
-	// Unit is "/s", "ms", "ratio", "MiB" or "" (a count).
+	// Unit is "/s", "ms", "ratio", "MiB", "%" or "" (a count).
 	Unit string `json:"unit"`
 	// Target is the goal in words ("≥ 0.85"); Met says whether Value reaches it. Both are empty when
 	// no target applies here.

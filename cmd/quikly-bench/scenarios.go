@@ -582,6 +582,7 @@ func pace(ctx context.Context, res *Result, e *env, api *apiClient, hook, prefix
 		wg       sync.WaitGroup
 	)
 	sem := make(chan struct{}, pacedInFlightMax)
+	steal, stealErr := startSteal()
 	start := time.Now()
 	for i := range n {
 		at := start.Add(time.Duration(int64(i) * int64(time.Second) / int64(rate)))
@@ -616,6 +617,15 @@ func pace(ctx context.Context, res *Result, e *env, api *apiClient, hook, prefix
 	}
 	res.Expected += accepted
 	werr := e.rcv.waitFor(ctx, prefix+"paced", func() bool { return e.rcv.hook(hook).Distinct >= accepted }, stallLimit, waitLimit(accepted))
+	if stealErr == nil {
+		var pct float64
+		if pct, stealErr = steal.percent(); stealErr == nil {
+			res.metric(prefix+"host CPU steal", pct, "%")
+		}
+	}
+	if stealErr != nil {
+		res.detail(prefix+"host_cpu_steal_error", stealErr.Error())
+	}
 	var lat, answers []time.Duration
 	for _, c := range sent {
 		if c.id == "" {
