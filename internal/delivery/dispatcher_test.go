@@ -18,6 +18,8 @@ import (
 
 	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
+	"github.com/quikly/webhooks/internal/store/postgres"
+	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
 	"github.com/quikly/webhooks/internal/store/sqlite"
 	"github.com/quikly/webhooks/internal/testsignal"
 	"github.com/quikly/webhooks/internal/webhook"
@@ -67,6 +69,10 @@ type faultStore struct {
 	// deliveries (a walk) until it is closed, after a send on walking; the first freeWalks go.
 	walks, walking chan struct{}
 	freeWalks      atomic.Int32
+	// holdWalkClaim, when set before the dispatcher starts, holds the first walk's claim inside its
+	// transaction, after it allotted its slots, until it is closed, after a send on walkClaiming.
+	holdWalkClaim, walkClaiming chan struct{}
+	walkClaimHeld               atomic.Bool
 }
 
 var errInjected = errors.New("injected database failure")
@@ -113,6 +119,10 @@ func (s *faultStore) DeliveryDueWebhooks(ctx context.Context, p *store.DeliveryD
 func (tx *faultTx) DeliveryClaimDue(ctx context.Context, p *store.DeliveryClaimDueParams) ([]*store.ClaimedDelivery, error) {
 	if n := tx.s.claims.Add(1); tx.s.failClaims.Load() || n == tx.s.failClaim.Load() {
 		return nil, errInjected
+	}
+	if tx.s.holdWalkClaim != nil && store.LowPriority(ctx) && tx.s.walkClaimHeld.CompareAndSwap(false, true) {
+		tx.s.walkClaiming <- struct{}{}
+		<-tx.s.holdWalkClaim
 	}
 	for n := int32(len(p.Allotments)); ; {
 		if m := tx.s.mostAllotted.Load(); n <= m || tx.s.mostAllotted.CompareAndSwap(m, n) {
@@ -176,28 +186,48 @@ type dispatcherBundle struct {
 	gates     []*gate
 }
 
+// dispatcherSetup returns a bundle over a new SQLite database.
 func dispatcherSetup(t *testing.T) *dispatcherBundle {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "quikly.db"), sqlite.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	b := &dispatcherBundle{st: &faultStore{Store: db}, clock: &fakeClock{now: time.Now()}, logs: &lockedBuffer{}}
-	require.NoError(t, db.Tx(t.Context(), func(tx store.Tx) error {
-		acct, err := tx.AccountGetOrCreate(t.Context(), "acme", b.clock.Now())
-		if err != nil {
-			return err
-		}
-		b.accountID = acct.ID
-		return nil
-	}))
+	return bundleOn(t, db)
+}
+
+// bundleOn returns a bundle over st, with the account "acme".
+func bundleOn(t *testing.T, st store.Store) *dispatcherBundle {
+	t.Helper()
+	b := &dispatcherBundle{st: &faultStore{Store: st}, clock: &fakeClock{now: time.Now()}, logs: &lockedBuffer{}}
+	b.accountID = b.account(t, "acme")
 	return b
+}
+
+// account creates the account name and returns its id.
+func (b *dispatcherBundle) account(t *testing.T, name string) string {
+	t.Helper()
+	var id string
+	require.NoError(t, b.st.Store.Tx(t.Context(), func(tx store.Tx) error {
+		acct, err := tx.AccountGetOrCreate(t.Context(), name, b.clock.Now())
+		if err == nil {
+			id = acct.ID
+		}
+		return err
+	}))
+	return id
 }
 
 // webhook creates an active webhook of the bundle's account, subscribed to proposal.created, to url.
 func (b *dispatcherBundle) webhook(t *testing.T, url string) string {
 	t.Helper()
+	return b.webhookOf(t, b.accountID, url)
+}
+
+// webhookOf is webhook for another account.
+func (b *dispatcherBundle) webhookOf(t *testing.T, accountID, url string) string {
+	t.Helper()
 	now := b.clock.Now()
-	w := &webhook.Webhook{ID: randid.New("wh_"), AccountID: b.accountID, Name: "test", URL: url,
+	w := &webhook.Webhook{ID: randid.New("wh_"), AccountID: accountID, Name: "test", URL: url,
 		Events: []string{webhook.ProposalCreated}, IsActive: true, Secret: webhook.NewSecret(), CreatedAt: now, UpdatedAt: now}
 	require.NoError(t, b.st.Store.Tx(t.Context(), func(tx store.Tx) error { return tx.WebhookInsert(t.Context(), w) }))
 	return w.ID
@@ -207,10 +237,16 @@ func (b *dispatcherBundle) webhook(t *testing.T, url string) string {
 // deliveries, in order.
 func (b *dispatcherBundle) publish(t *testing.T, n int) []*webhook.Delivery {
 	t.Helper()
+	return b.publishTo(t, b.accountID, n)
+}
+
+// publishTo is publish for another account.
+func (b *dispatcherBundle) publishTo(t *testing.T, accountID string, n int) []*webhook.Delivery {
+	t.Helper()
 	var all []*webhook.Delivery
 	for i := range n {
 		require.NoError(t, b.st.Store.Tx(t.Context(), func(tx store.Tx) error {
-			_, ds, err := Publish(t.Context(), tx, b.accountID, webhook.ProposalCreated, map[string]int{"i": i}, b.clock.Now())
+			_, ds, err := Publish(t.Context(), tx, accountID, webhook.ProposalCreated, map[string]int{"i": i}, b.clock.Now())
 			all = append(all, ds...)
 			return err
 		}))
@@ -729,6 +765,46 @@ func TestFailedWebhooksWaitForAWalk(t *testing.T) {
 	require.Zero(t, len(failing.reqs), "the failing webhook's next delivery waits for the walk")
 	releaseWalks()
 	nextReq(t, failing)
+}
+
+// TestClaimLoopsTogetherStayWithinWorkers: the two claim loops may claim at once (on PostgreSQL
+// their transactions run side by side). The slots one allots are held until it knows what it got,
+// so the other never hands them out too, and the attempts in flight never pass Workers.
+func TestClaimLoopsTogetherStayWithinWorkers(t *testing.T) {
+	t.Parallel()
+	db, err := postgres.Open(t.Context(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	b := bundleOn(t, db)
+	g := b.gate(t)
+	rcv := newReceiver(t, g.handler)
+	b.webhook(t, rcv.srv.URL)
+	b.publish(t, 5)
+	b.st.holdWalkClaim, b.st.walkClaiming = make(chan struct{}), make(chan struct{}, 1)
+	releaseWalk := sync.OnceFunc(func() { close(b.st.holdWalkClaim) })
+	const workers = 4 // and so 2 per account
+	d := b.dispatcher(t, func(c *DispatcherConfig) {
+		c.Workers, c.PollInterval, c.OneWriter = workers, time.Hour, false
+	})
+	t.Cleanup(releaseWalk) // before the dispatcher's Stop
+	<-b.st.walkClaiming    // the walk at start, inside its claim, holds acme's 2 slots
+
+	// Two other accounts' webhooks get deliveries and are named: either could take 2 slots.
+	var named []string
+	for _, name := range []string{"globex", "initech"} {
+		acct := b.account(t, name)
+		named = append(named, b.webhookOf(t, acct, rcv.srv.URL))
+		b.publishTo(t, acct, 5)
+	}
+	d.Notify(named...)
+	require.Len(t, waitFor(t, &d.testSignals.Claimed, "named claim"), workers-2, "the slots the walk does not hold")
+	releaseWalk()
+	require.Len(t, waitFor(t, &d.testSignals.Claimed, "walk's claim"), 2)
+	for range workers {
+		nextReq(t, rcv)
+	}
+	require.EqualValues(t, workers, g.inflight.Load())
+	require.EqualValues(t, workers, g.maxSeen.Load(), "never more than Workers at once")
 }
 
 // TestDispatcherWritesLeasesOnly: every transaction of the dispatcher (claims, outcome writes) is
