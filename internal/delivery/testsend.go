@@ -80,8 +80,15 @@ type TestAttemptParams struct {
 }
 
 // Attempt sends a leased test delivery once and records the attempt; a failure is final, as tests
-// are never retried. It returns the outcome written.
+// are never retried. It returns the outcome written. A webhook's rate limit counts test attempts
+// too (SPEC §12: the most attempts started per second): over it, the test waits for its turn, as
+// deliveries do, within ctx and the lease's margin.
 func (t *Tester) Attempt(ctx context.Context, p *TestAttemptParams) (*store.DeliveryOutcome, error) {
+	if p.Webhook.RateLimit > 0 {
+		if err := t.takeRate(ctx, p.Webhook.ID); err != nil {
+			return nil, err
+		}
+	}
 	c := claimed(p.Webhook, p.Delivery, p.Now, p.LeaseUntil)
 	res := t.Sender.Send(ctx, requestFor(c))
 	out := Outcome(c, res, RetryPolicy{}, clock.Now(t.Clock))
@@ -95,4 +102,27 @@ func (t *Tester) Attempt(ctx context.Context, p *TestAttemptParams) (*store.Deli
 		return nil, err
 	}
 	return out, nil
+}
+
+// takeRate waits until the webhook's rate limit lets one more attempt start, and takes it.
+func (t *Tester) takeRate(ctx context.Context, webhookID string) error {
+	for {
+		now := clock.Now(t.Clock)
+		var next time.Time
+		err := t.Store.Tx(store.WithLeasesOnly(ctx), func(tx store.Tx) error {
+			var err error
+			next, err = tx.WebhookRateTake(ctx, webhookID, now)
+			return err
+		})
+		if err != nil || next.IsZero() {
+			return err
+		}
+		wait := time.NewTimer(next.Sub(now))
+		select {
+		case <-wait.C:
+		case <-ctx.Done():
+			wait.Stop()
+			return ctx.Err()
+		}
+	}
 }

@@ -336,3 +336,25 @@ func TestRateLimitHoldsAtTheReceiver(t *testing.T) {
 		require.Equal(t, float64(1), l["attempt"])
 	}
 }
+
+// TestRateLimitCountsTestSends: test events are attempts too (SPEC §12: the most attempts started
+// per second), so three test sends in a row to a webhook limited to 1 a second start at least
+// 1.75 s apart from first to last (store.Rate's tolerance lets each start a quarter of an interval
+// early); each still answers 200 with its succeeded attempt.
+func TestRateLimitCountsTestSends(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	rcv := testenv.NewReceiver(t)
+	res := e.Do(e.Key, "POST", "/webhooks", map[string]any{"name": "limited", "url": rcv.URL,
+		"events": []string{webhook.ProposalCreated}, "rate_limit": 1})
+	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	id := res.JSON(t)["id"].(string)
+	var at []time.Time
+	for range 3 {
+		res := e.Do(e.Key, "POST", "/webhooks/"+id+"/test", nil)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		require.Equal(t, "succeeded", res.JSON(t)["status"])
+		at = append(at, rcv.Next(t).At)
+	}
+	require.GreaterOrEqual(t, at[2].Sub(at[0]), 1750*time.Millisecond, "no faster than 1 a second")
+}

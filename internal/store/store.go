@@ -114,6 +114,10 @@ type Tx interface {
 	// account waiting until this one ends, so a limit checked with it holds under concurrent inserts.
 	WebhookCountForUpdate(ctx context.Context, accountID string) (int, error)
 	WebhookInsert(ctx context.Context, w *webhook.Webhook) error
+	// WebhookRateTake starts one attempt against the webhook's rate limit at now, shared with
+	// every claim: when the limit allows one, it takes it and returns the zero time; otherwise it
+	// takes nothing and returns when one may start. Without a limit it returns the zero time.
+	WebhookRateTake(ctx context.Context, webhookID string, now time.Time) (time.Time, error)
 	// WebhookUpdate stores every field of w. Pausing holds the webhook's pending deliveries (but
 	// tests, which are never held); resuming releases its held ones.
 	WebhookUpdate(ctx context.Context, w *webhook.Webhook) error

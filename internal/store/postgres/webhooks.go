@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/store"
@@ -200,4 +201,22 @@ func (q *queries) sealSecrets(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+func (q *queries) WebhookRateTake(ctx context.Context, webhookID string, now time.Time) (time.Time, error) {
+	// The row lock orders this with every claim spending the rate (lockRates).
+	var rate store.Rate
+	if err := q.q.QueryRow(ctx, `SELECT rate_limit, rate_tat FROM webhooks WHERE id = $1 FOR UPDATE`, webhookID).
+		Scan(&rate.Limit, &rate.TAT); err != nil {
+		return time.Time{}, fmt.Errorf("take rate of %s: %w", webhookID, interpretError(err))
+	}
+	if rate.Allowed(now) == 0 {
+		return rate.Next(), nil
+	}
+	if rate.Limit > 0 {
+		if _, err := q.q.Exec(ctx, `UPDATE webhooks SET rate_tat = $1 WHERE id = $2`, rate.Take(now, 1), webhookID); err != nil {
+			return time.Time{}, fmt.Errorf("take rate of %s: %w", webhookID, err)
+		}
+	}
+	return time.Time{}, nil
 }

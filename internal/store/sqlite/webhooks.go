@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/store"
@@ -187,4 +188,22 @@ func (q *queries) sealSecrets(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+func (q *queries) WebhookRateTake(ctx context.Context, webhookID string, now time.Time) (time.Time, error) {
+	// The single writer serialises this with every claim spending the rate.
+	var rate store.Rate
+	if err := q.queryRow(ctx, `SELECT rate_limit, rate_tat FROM webhooks WHERE id = ?`, webhookID).
+		Scan(&rate.Limit, &rate.TAT); err != nil {
+		return time.Time{}, fmt.Errorf("take rate of %s: %w", webhookID, interpretError(err))
+	}
+	if rate.Allowed(now) == 0 {
+		return rate.Next(), nil
+	}
+	if rate.Limit > 0 {
+		if _, err := q.exec(ctx, `UPDATE webhooks SET rate_tat = ? WHERE id = ?`, rate.Take(now, 1), webhookID); err != nil {
+			return time.Time{}, fmt.Errorf("take rate of %s: %w", webhookID, err)
+		}
+	}
+	return time.Time{}, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quikly/webhooks/internal/errs"
 	"github.com/quikly/webhooks/internal/randid"
 	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/webhook"
@@ -134,6 +135,40 @@ func runFormats(t *testing.T, open func(t *testing.T) store.Store) {
 			n += len(claim(t, st, base.Add(time.Duration(ms)*time.Millisecond), 100))
 		}
 		require.InDelta(t, 20, n, 1)
+	})
+
+	// A test attempt takes from the same budget as the claims (WebhookRateTake): what it takes, a
+	// claim cannot, and what claims took, it waits for.
+	t.Run("TakeRateSharesTheClaimsBudget", func(t *testing.T) {
+		t.Parallel()
+		st, acct := openWithAccount(t, open)
+		limited := newWebhook(t, st, acct.ID, func(w *webhook.Webhook) { w.RateLimit = 10 })
+		free := newWebhook(t, st, acct.ID, nil)
+		queue(t, st, limited, 5)
+		take := func(w *webhook.Webhook, now time.Time) time.Time {
+			t.Helper()
+			var next time.Time
+			require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
+				var err error
+				next, err = tx.WebhookRateTake(ctx, w.ID, now)
+				return err
+			}))
+			return next
+		}
+		require.Zero(t, take(limited, base), "the first attempt goes")
+		require.Empty(t, claim(t, st, base, 100), "the claim finds the budget spent")
+		next := take(limited, base)
+		require.True(t, next.After(base) && next.Before(base.Add(100*time.Millisecond)), "next at %v", next.Sub(base))
+		require.Len(t, claim(t, st, next, 100), 1, "the claim takes the next one")
+		require.True(t, take(limited, next).After(next), "and the test waits again")
+		for range 3 {
+			require.Zero(t, take(free, base), "no limit, no wait")
+		}
+		err := st.Tx(ctx, func(tx store.Tx) error {
+			_, err := tx.WebhookRateTake(ctx, "wh_missing", base)
+			return err
+		})
+		require.ErrorIs(t, err, errs.ErrNotFound)
 	})
 
 	// Concurrent claims, as from several processes, share one budget: together they lease no more
