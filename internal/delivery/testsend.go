@@ -82,7 +82,9 @@ type TestAttemptParams struct {
 // Attempt sends a leased test delivery once and records the attempt; a failure is final, as tests
 // are never retried. It returns the outcome written. A webhook's rate limit counts test attempts
 // too (SPEC §12: the most attempts started per second): over it, the test waits for its turn, as
-// deliveries do, within ctx and the lease's margin.
+// deliveries do, for as long as ctx lasts. (A wait longer than the lease's margin, dozens of tests
+// at once to a webhook limited to 1 a second, would let the maintainer fail the test first; the
+// attempt is then logged beside it.)
 func (t *Tester) Attempt(ctx context.Context, p *TestAttemptParams) (*store.DeliveryOutcome, error) {
 	if p.Webhook.RateLimit > 0 {
 		if err := t.takeRate(ctx, p.Webhook.ID); err != nil {
