@@ -340,7 +340,9 @@ func TestRateLimitHoldsAtTheReceiver(t *testing.T) {
 // TestRateLimitCountsTestSends: test events are attempts too (SPEC §12: the most attempts started
 // per second), so three test sends in a row to a webhook limited to 1 a second start at least
 // 1.75 s apart from first to last (store.Rate's tolerance lets each start a quarter of an interval
-// early); each still answers 200 with its succeeded attempt.
+// early); each still answers 200 with its succeeded attempt. Arrivals are checked, which a slow
+// first request can bring closer than the starts: the bound keeps a quarter second for that (without
+// the limit the three arrive within milliseconds).
 func TestRateLimitCountsTestSends(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
@@ -356,5 +358,5 @@ func TestRateLimitCountsTestSends(t *testing.T) {
 		require.Equal(t, "succeeded", res.JSON(t)["status"])
 		at = append(at, rcv.Next(t).At)
 	}
-	require.GreaterOrEqual(t, at[2].Sub(at[0]), 1750*time.Millisecond, "no faster than 1 a second")
+	require.GreaterOrEqual(t, at[2].Sub(at[0]), 1500*time.Millisecond, "no faster than 1 a second")
 }
