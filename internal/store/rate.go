@@ -50,6 +50,15 @@ func (r Rate) Take(now time.Time, n int) int64 {
 	return max(r.TAT, now.UnixMicro()) + int64(math.Ceil(float64(n)*r.interval()))
 }
 
+// TakeOne starts one attempt at now if the limit allows it: it returns the TAT after it and the zero
+// time. Otherwise it returns the TAT unchanged and when one may start.
+func (r Rate) TakeOne(now time.Time) (tat int64, next time.Time) {
+	if r.Allowed(now) == 0 {
+		return r.TAT, r.Next()
+	}
+	return r.Take(now, 1), time.Time{}
+}
+
 // Next returns the earliest time at which one attempt may start (zero with no limit).
 func (r Rate) Next() time.Time {
 	if r.Limit <= 0 {

@@ -50,3 +50,21 @@ func TestRateNext(t *testing.T) {
 	require.Greater(t, Rate{}.Allowed(now), 1<<30)
 	require.True(t, Rate{}.Next().IsZero())
 }
+
+// TakeOne takes one attempt when Allowed gives one, and otherwise says when, taking nothing; no
+// limit takes nothing to keep.
+func TestRateTakeOne(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	r := Rate{Limit: 10}
+	tat, next := r.TakeOne(now)
+	require.Equal(t, r.Take(now, 1), tat)
+	require.True(t, next.IsZero())
+	r.TAT = tat
+	tat, next = r.TakeOne(now)
+	require.Equal(t, r.TAT, tat, "nothing taken")
+	require.Equal(t, r.Next(), next)
+	tat, next = Rate{}.TakeOne(now)
+	require.Zero(t, tat)
+	require.True(t, next.IsZero())
+}

@@ -210,13 +210,11 @@ func (q *queries) WebhookRateTake(ctx context.Context, webhookID string, now tim
 		Scan(&rate.Limit, &rate.TAT); err != nil {
 		return time.Time{}, fmt.Errorf("take rate of %s: %w", webhookID, interpretError(err))
 	}
-	if rate.Allowed(now) == 0 {
-		return rate.Next(), nil
-	}
-	if rate.Limit > 0 {
-		if _, err := q.q.Exec(ctx, `UPDATE webhooks SET rate_tat = $1 WHERE id = $2`, rate.Take(now, 1), webhookID); err != nil {
+	tat, next := rate.TakeOne(now)
+	if tat != rate.TAT {
+		if _, err := q.q.Exec(ctx, `UPDATE webhooks SET rate_tat = $1 WHERE id = $2`, tat, webhookID); err != nil {
 			return time.Time{}, fmt.Errorf("take rate of %s: %w", webhookID, err)
 		}
 	}
-	return time.Time{}, nil
+	return next, nil
 }
