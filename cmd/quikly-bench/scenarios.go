@@ -617,13 +617,13 @@ func pace(ctx context.Context, res *Result, e *env, api *apiClient, hook, prefix
 	}
 	res.Expected += accepted
 	werr := e.rcv.waitFor(ctx, prefix+"paced", func() bool { return e.rcv.hook(hook).Distinct >= accepted }, stallLimit, waitLimit(accepted))
+	var stealPct float64
 	if stealErr == nil {
-		var pct float64
-		if pct, stealErr = steal.percent(); stealErr == nil {
-			res.metric(prefix+"host CPU steal", pct, "%")
-		}
+		stealPct, stealErr = steal.percent()
 	}
-	if stealErr != nil {
+	if stealErr == nil {
+		res.metric(prefix+"host CPU steal", stealPct, "%")
+	} else {
 		res.detail(prefix+"host_cpu_steal_error", stealErr.Error())
 	}
 	var lat, answers []time.Duration
