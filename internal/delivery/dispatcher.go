@@ -568,8 +568,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 				allotments, rest = allotments[:n], allotments[n:] // rest: claimRest, after the commit
 			}
 			var err error
-			claimed, err = tx.DeliveryClaimDue(tctx, &store.DeliveryClaimDueParams{
-				Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments})
+			claimed, err = tx.DeliveryClaimDue(tctx, d.claimParams(now, allotments))
 			return err
 		})
 	}
@@ -663,10 +662,8 @@ func (d *Dispatcher) claimRest(ctx context.Context, allotments []store.ClaimAllo
 	for chunk := range slices.Chunk(allotments, claimWebhooksMax) {
 		var more []*store.ClaimedDelivery
 		err := d.cfg.Store.Tx(ctx, func(tx store.Tx) error {
-			now := d.now()
 			var err error
-			more, err = tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{
-				Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: chunk})
+			more, err = tx.DeliveryClaimDue(ctx, d.claimParams(d.now(), chunk))
 			return err
 		})
 		if err != nil {
@@ -675,6 +672,12 @@ func (d *Dispatcher) claimRest(ctx context.Context, allotments []store.ClaimAllo
 		claimed = append(claimed, more...)
 	}
 	return claimed, nil
+}
+
+// claimParams are the parameters of a claim at now of what allotments give, each delivery leased
+// for a whole attempt and LeaseMargin: the one place a claim's lease is made.
+func (d *Dispatcher) claimParams(now time.Time, allotments []store.ClaimAllotment) *store.DeliveryClaimDueParams {
+	return &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments}
 }
 
 // attempt sends c (within the sender's timeout) and queues its outcome for writing, then sends its
