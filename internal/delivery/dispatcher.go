@@ -675,9 +675,15 @@ func (d *Dispatcher) claimRest(ctx context.Context, allotments []store.ClaimAllo
 }
 
 // claimParams are the parameters of a claim at now of what allotments give, each delivery leased
-// for a whole attempt and LeaseMargin: the one place a claim's lease is made.
+// for a whole attempt (leaseUntil).
 func (d *Dispatcher) claimParams(now time.Time, allotments []store.ClaimAllotment) *store.DeliveryClaimDueParams {
-	return &store.DeliveryClaimDueParams{Now: now, LeaseUntil: now.Add(d.timeout + LeaseMargin), Allotments: allotments}
+	return &store.DeliveryClaimDueParams{Now: now, LeaseUntil: leaseUntil(now, d.timeout), Allotments: allotments}
+}
+
+// leaseUntil is the end of the lease of an attempt starting at now with the sender's timeout: the
+// one place a lease is made, for claims and test sends alike.
+func leaseUntil(now time.Time, timeout time.Duration) time.Time {
+	return now.Add(timeout + LeaseMargin)
 }
 
 // attempt sends c (within the sender's timeout) and queues its outcome for writing, then sends its

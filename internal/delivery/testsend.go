@@ -34,10 +34,10 @@ type TestSendParams struct {
 	Data func(now time.Time) any
 }
 
-// LeaseUntil returns the end of the lease a test delivery attempted at now takes: the attempt's
-// timeout plus LeaseMargin, as the dispatcher's leases.
+// LeaseUntil returns the end of the lease a test delivery attempted at now takes, as the
+// dispatcher's leases.
 func (t *Tester) LeaseUntil(now time.Time) time.Time {
-	return now.Add(t.Sender.Timeout() + LeaseMargin)
+	return leaseUntil(now, t.Sender.Timeout())
 }
 
 // Send publishes a test event to one webhook (paused or not), sends it at once and returns the
