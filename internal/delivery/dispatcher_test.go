@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -824,4 +825,33 @@ func TestDispatcherWritesLeasesOnly(t *testing.T) {
 	d.Stop()
 	require.Positive(t, b.st.txs.Load())
 	require.Zero(t, b.st.durable.Load(), "no transaction of the dispatcher asked for a durable commit")
+}
+
+// TestFanOutToNewWebhooksGoesOnPastThePace: attempts to webhooks that have not answered yet are
+// paced once unansweredUnpaced of them are in flight; each of those that ends makes room for the
+// next without the pace, so a fan-out to many new webhooks goes on as they answer. Here the pace's
+// next token is 1000 s away and no poll comes: only the attempts that end wake the walk that claims
+// the rest.
+func TestFanOutToNewWebhooksGoesOnPastThePace(t *testing.T) {
+	t.Parallel()
+	b := dispatcherSetup(t)
+	var mu sync.Mutex
+	seen := map[string]bool{} // by webhook: each has a path of its own
+	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path] = true
+		mu.Unlock()
+	})
+	const hooks = 2 * unansweredUnpaced
+	for i := range hooks {
+		b.webhook(t, fmt.Sprintf("%s/%d", rcv.srv.URL, i))
+	}
+	b.publish(t, 1)
+	b.dispatcher(t, func(c *DispatcherConfig) { c.PollInterval, c.UnansweredRate = time.Hour, 0.001 })
+	for range hooks {
+		nextReq(t, rcv)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, hooks, "every webhook's event arrived once")
 }
