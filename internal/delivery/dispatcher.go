@@ -749,7 +749,7 @@ func (d *Dispatcher) next(done *store.ClaimedDelivery, succeeded bool) *store.Cl
 	d.release(stale)
 	switch {
 	case capped || unpacedFree:
-		d.Notify() // any webhook of the account, or of any account, may take the slot
+		d.Notify() // any webhook of the account, or of any account, may take the slot (or the room)
 	case (low || len(stale) > 0) && !succeeded:
 		// Its next attempts are paced (it does not answer): the walk claims them at the pace,
 		// and the claims of webhooks named for new events don't queue behind them.

@@ -831,10 +831,23 @@ func TestDispatcherWritesLeasesOnly(t *testing.T) {
 // paced once unansweredUnpaced of them are in flight; each of those that ends makes room for the
 // next without the pace, so a fan-out to many new webhooks goes on as they answer. Here the pace's
 // next token is 1000 s away and no poll comes: only the attempts that end wake the walk that claims
-// the rest.
+// the rest. On both databases.
 func TestFanOutToNewWebhooksGoesOnPastThePace(t *testing.T) {
 	t.Parallel()
-	b := dispatcherSetup(t)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fanOutPastThePace(t, dispatcherSetup(t), true)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		db, err := postgres.Open(t.Context(), pgtest.NewDatabase(t), postgres.Options{MaxConns: 4})
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		fanOutPastThePace(t, bundleOn(t, db), false)
+	})
+}
+
+func fanOutPastThePace(t *testing.T, b *dispatcherBundle, oneWriter bool) {
 	var mu sync.Mutex
 	seen := map[string]bool{} // by webhook: each has a path of its own
 	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
@@ -847,7 +860,9 @@ func TestFanOutToNewWebhooksGoesOnPastThePace(t *testing.T) {
 		b.webhook(t, fmt.Sprintf("%s/%d", rcv.srv.URL, i))
 	}
 	b.publish(t, 1)
-	b.dispatcher(t, func(c *DispatcherConfig) { c.PollInterval, c.UnansweredRate = time.Hour, 0.001 })
+	b.dispatcher(t, func(c *DispatcherConfig) {
+		c.PollInterval, c.UnansweredRate, c.OneWriter = time.Hour, 0.001, oneWriter
+	})
 	for range hooks {
 		nextReq(t, rcv)
 	}
