@@ -174,7 +174,7 @@ func publish(ctx context.Context, st store.Store, account string, n, batch int) 
 	for i := 0; i < n; i += batch {
 		err := st.Tx(ctx, func(tx store.Tx) error {
 			for j := i; j < min(n, i+batch); j++ {
-				if _, _, err := delivery.Publish(ctx, tx, account, webhook.LeadSessionCreated, newLeadData(j), time.Now()); err != nil {
+				if _, _, err := delivery.Publish(ctx, tx, nil, account, webhook.LeadSessionCreated, newLeadData(j), time.Now()); err != nil {
 					return err
 				}
 			}

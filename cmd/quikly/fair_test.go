@@ -35,7 +35,7 @@ func publish(t *testing.T, dbURL, accountName, eventType string, n int) {
 			return err
 		}
 		for i := range n {
-			if _, _, err := delivery.Publish(ctx, tx, acct.ID, eventType, map[string]int{"i": i}, time.Now()); err != nil {
+			if _, _, err := delivery.Publish(ctx, tx, nil, acct.ID, eventType, map[string]int{"i": i}, time.Now()); err != nil {
 				return err
 			}
 		}

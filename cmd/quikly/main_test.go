@@ -325,7 +325,7 @@ func backlog(t *testing.T, dbURL string, n int) {
 	for i := 0; i < n; i += 100 {
 		require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
 			for j := i; j < min(n, i+100); j++ {
-				if _, _, err := delivery.Publish(ctx, tx, accountID, webhook.ProposalCreated, map[string]int{"i": j}, time.Now()); err != nil {
+				if _, _, err := delivery.Publish(ctx, tx, nil, accountID, webhook.ProposalCreated, map[string]int{"i": j}, time.Now()); err != nil {
 					return err
 				}
 			}

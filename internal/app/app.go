@@ -29,6 +29,9 @@ type App struct {
 	// Notify, when set, is called after a transaction that made deliveries due commits, to wake
 	// the dispatcher: with the webhooks a publish gave deliveries, or with none to look at all.
 	Notify func(webhookIDs ...string)
+	// Handoff, when set, returns a delivery.Handoff for each transaction that publishes, so that
+	// this process's dispatcher attempts what it can at once, without a claim.
+	Handoff func() *delivery.Handoff
 	// Clock is the time of every change; nil means the real clock.
 	Clock clock.Clock
 	// LogRetention is how long logs and events are kept (recover cannot reach further back); zero

@@ -16,20 +16,40 @@ import (
 // deliveries) commit together or not at all, and the event's data is rendered from the very object
 // that was written, so it always matches the stored row.
 
-// publish writes the event of eventType with data in tx. It returns the webhooks it gave a due
-// delivery, for the caller to wake the dispatcher with after the commit.
-func (a *App) publish(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time) ([]string, error) {
-	_, ds, err := delivery.Publish(ctx, tx, accountID, eventType, data, now)
-	if err != nil {
-		return nil, err
+// published is what the publishes of one transaction leave for after it commits: the deliveries
+// handed off to this process's dispatcher, and the webhooks given due ones, to wake it for.
+type published struct {
+	handoff *delivery.Handoff
+	due     []string
+}
+
+// publishTx runs fn in one transaction, for it to publish events in (publish), then hands the
+// dispatcher what they left for it.
+func (a *App) publishTx(ctx context.Context, fn func(tx store.Tx, pub *published) error) error {
+	pub := &published{}
+	if a.Handoff != nil {
+		pub.handoff = a.Handoff()
 	}
-	var due []string
+	err := a.Store.Tx(ctx, func(tx store.Tx) error { return fn(tx, pub) })
+	pub.handoff.Done(err)
+	if err == nil && len(pub.due) > 0 {
+		a.notify(pub.due...)
+	}
+	return err
+}
+
+// publish writes the event of eventType with data in tx, for publishTx.
+func (a *App) publish(ctx context.Context, tx store.Tx, pub *published, accountID, eventType string, data any, now time.Time) error {
+	_, ds, err := delivery.Publish(ctx, tx, pub.handoff, accountID, eventType, data, now)
+	if err != nil {
+		return err
+	}
 	for _, d := range ds {
-		if d.State == webhook.DeliveryPending {
-			due = append(due, d.WebhookID)
+		if d.State == webhook.DeliveryPending && d.LockedUntil.IsZero() {
+			pub.due = append(pub.due, d.WebhookID)
 		}
 	}
-	return due, nil
+	return nil
 }
 
 // stamp returns the time of a change: a.Now() cut to the milliseconds the store keeps, so the object
@@ -52,22 +72,14 @@ func (a *App) CreateProposal(ctx context.Context, accountID string, in proposal.
 	return p, nil
 }
 
-// insertAndPublish runs insert and publishes its event in one transaction, then wakes the
-// dispatcher if the event queued deliveries.
+// insertAndPublish runs insert and publishes its event in one transaction.
 func (a *App) insertAndPublish(ctx context.Context, accountID, eventType string, data any, now time.Time, insert func(tx store.Tx) error) error {
-	var queued []string
-	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+	return a.publishTx(ctx, func(tx store.Tx, pub *published) error {
 		if err := insert(tx); err != nil {
 			return err
 		}
-		var err error
-		queued, err = a.publish(ctx, tx, accountID, eventType, data, now)
-		return err
+		return a.publish(ctx, tx, pub, accountID, eventType, data, now)
 	})
-	if err == nil && len(queued) > 0 {
-		a.notify(queued...)
-	}
-	return err
 }
 
 // listByUUID returns one page of an account's objects with UUID ids, newest first; a cursor that
@@ -169,9 +181,8 @@ func getProposalForUpdate(ctx context.Context, tx store.Tx, accountID, id string
 func (a *App) changeProposal(ctx context.Context, load func(store.Tx) (*proposal.Proposal, error),
 	change func(p *proposal.Proposal, now time.Time) (string, error)) (*proposal.Proposal, error) {
 	var p *proposal.Proposal
-	var queued []string
 	now := a.stamp()
-	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+	err := a.publishTx(ctx, func(tx store.Tx, pub *published) error {
 		var err error
 		if p, err = load(tx); err != nil {
 			return err
@@ -183,14 +194,10 @@ func (a *App) changeProposal(ctx context.Context, load func(store.Tx) (*proposal
 		if err := tx.ProposalUpdate(ctx, p); err != nil {
 			return err
 		}
-		queued, err = a.publish(ctx, tx, p.AccountID, event, p.EventData(a.BaseURL), now)
-		return err
+		return a.publish(ctx, tx, pub, p.AccountID, event, p.EventData(a.BaseURL), now)
 	})
 	if err != nil {
 		return nil, err
-	}
-	if len(queued) > 0 {
-		a.notify(queued...)
 	}
 	return p, nil
 }
@@ -233,9 +240,8 @@ func (a *App) UpdateLeadSession(ctx context.Context, accountID, id string, in pr
 		return nil, errs.ErrNotFound
 	}
 	var l *proposal.LeadSession
-	var queued []string
 	now := a.stamp()
-	err := a.Store.Tx(ctx, func(tx store.Tx) error {
+	err := a.publishTx(ctx, func(tx store.Tx, pub *published) error {
 		var err error
 		if l, err = tx.LeadSessionGetForUpdate(ctx, accountID, id); err != nil {
 			return err
@@ -251,14 +257,10 @@ func (a *App) UpdateLeadSession(ctx context.Context, accountID, id string, in pr
 		if event == "" {
 			return nil
 		}
-		queued, err = a.publish(ctx, tx, accountID, event, l.EventData(), now)
-		return err
+		return a.publish(ctx, tx, pub, accountID, event, l.EventData(), now)
 	})
 	if err != nil {
 		return nil, err
-	}
-	if len(queued) > 0 {
-		a.notify(queued...)
 	}
 	return l, nil
 }

@@ -43,7 +43,7 @@ func DisableFailing(ctx context.Context, tx store.Tx, now time.Time, after time.
 		if err != nil {
 			return nil, err
 		}
-		if _, _, err := publishTo(ctx, tx, w.AccountID, webhook.WebhookDisabled, json.RawMessage(data), now, others, time.Time{}); err != nil {
+		if _, _, err := publishTo(ctx, tx, nil, w.AccountID, webhook.WebhookDisabled, json.RawMessage(data), now, others, time.Time{}); err != nil {
 			return nil, fmt.Errorf("disable webhook %s: %w", w.ID, err)
 		}
 	}

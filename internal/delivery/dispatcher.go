@@ -320,7 +320,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.stopClaiming = stopClaiming
 		d.claimerDone = make(chan struct{})
 		d.writerDone = make(chan struct{})
+		d.mu.Lock() // Handoff.take reads it
 		d.started = true
+		d.mu.Unlock()
 		go d.writeLoop()
 		go func() {
 			defer close(d.claimerDone)

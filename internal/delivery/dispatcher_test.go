@@ -247,7 +247,7 @@ func (b *dispatcherBundle) publishTo(t *testing.T, accountID string, n int) []*w
 	var all []*webhook.Delivery
 	for i := range n {
 		require.NoError(t, b.st.Store.Tx(t.Context(), func(tx store.Tx) error {
-			_, ds, err := Publish(t.Context(), tx, accountID, webhook.ProposalCreated, map[string]int{"i": i}, b.clock.Now())
+			_, ds, err := Publish(t.Context(), tx, nil, accountID, webhook.ProposalCreated, map[string]int{"i": i}, b.clock.Now())
 			all = append(all, ds...)
 			return err
 		}))

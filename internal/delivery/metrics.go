@@ -13,6 +13,7 @@ import (
 type Metrics struct {
 	deliveries *prometheus.CounterVec
 	duration   prometheus.Histogram
+	handedOff  prometheus.Counter
 }
 
 // NewMetrics registers the delivery metrics with reg.
@@ -27,11 +28,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "How long each delivery attempt took, from sending to the end of the response.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
+		handedOff: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quikly_deliveries_handed_off_total",
+			Help: "Deliveries attempted as soon as their event was written, without a claim (see delivery.Handoff).",
+		}),
 	}
 	for _, o := range []string{"succeeded", "retrying", "failed"} {
 		m.deliveries.WithLabelValues(o) // expose zeros from the start
 	}
-	reg.MustRegister(m.deliveries, m.duration)
+	reg.MustRegister(m.deliveries, m.duration, m.handedOff)
 	return m
 }
 
@@ -49,4 +54,11 @@ func (m *Metrics) Observe(o *store.DeliveryOutcome, d time.Duration) {
 	}
 	m.deliveries.WithLabelValues(outcome).Inc()
 	m.duration.Observe(d.Seconds())
+}
+
+// HandedOff counts n deliveries attempted without a claim.
+func (m *Metrics) HandedOff(n int) {
+	if m != nil {
+		m.handedOff.Add(float64(n))
+	}
 }

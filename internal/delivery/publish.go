@@ -16,14 +16,15 @@ import (
 )
 
 // Publish writes an event of eventType with data, in tx, and one delivery for each of the account's
-// webhooks subscribed to it (held for paused ones). Nothing is sent unless tx commits. It returns the
-// event and its deliveries.
-func Publish(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time) (*webhook.Event, []*webhook.Delivery, error) {
+// webhooks subscribed to it (held for paused ones). Nothing is sent unless tx commits. h (nil: none)
+// takes the deliveries that can be attempted at once, written leased (LockedUntil set); the rest are
+// written due. It returns the event and its deliveries.
+func Publish(ctx context.Context, tx store.Tx, h *Handoff, accountID, eventType string, data any, now time.Time) (*webhook.Event, []*webhook.Delivery, error) {
 	hooks, err := tx.WebhookListSubscribed(ctx, accountID, eventType)
 	if err != nil {
 		return nil, nil, fmt.Errorf("publish %s: %w", eventType, err)
 	}
-	return publishTo(ctx, tx, accountID, eventType, data, now, hooks, time.Time{})
+	return publishTo(ctx, tx, h, accountID, eventType, data, now, hooks, time.Time{})
 }
 
 // publishTest writes a test event of eventType (SPEC §13: any catalogue event, or "test") with data
@@ -33,14 +34,14 @@ func Publish(ctx context.Context, tx store.Tx, accountID, eventType string, data
 func publishTest(ctx context.Context, tx store.Tx, w *webhook.Webhook, eventType string, data any, now, lease time.Time) (*webhook.Delivery, error) {
 	active := *w
 	active.IsActive = true
-	_, ds, err := publishTo(ctx, tx, w.AccountID, eventType, data, now, []*webhook.Webhook{&active}, lease)
+	_, ds, err := publishTo(ctx, tx, nil, w.AccountID, eventType, data, now, []*webhook.Webhook{&active}, lease)
 	if err != nil {
 		return nil, err
 	}
 	return ds[0], nil
 }
 
-func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, data any, now time.Time, hooks []*webhook.Webhook, lease time.Time) (*webhook.Event, []*webhook.Delivery, error) {
+func publishTo(ctx context.Context, tx store.Tx, h *Handoff, accountID, eventType string, data any, now time.Time, hooks []*webhook.Webhook, lease time.Time) (*webhook.Event, []*webhook.Delivery, error) {
 	now = now.UTC()
 	dataJSON, err := json.Marshal(data)
 	if err != nil {
@@ -74,6 +75,8 @@ func publishTo(ctx context.Context, tx store.Tx, accountID, eventType string, da
 		}
 		if !lease.IsZero() {
 			ds[i].NextAttemptAt, ds[i].LockedUntil = lease, lease
+		} else {
+			h.take(w, ds[i], now)
 		}
 	}
 	if err := tx.DeliveryInsert(ctx, ds); err != nil {

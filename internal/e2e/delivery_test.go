@@ -445,3 +445,31 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 	require.Empty(t, logs(t, e, e.Key, hungID, ""), "no hung attempt has ended: the healthy deliveries did not wait for one")
 	require.LessOrEqual(t, len(hung.All()), perWebhook, "the hung webhook holds no more than its cap")
 }
+
+// TestAnsweringWebhookGetsDeliveriesAtPublish: once a webhook answers, an API create's delivery is
+// attempted as the create commits, without a claim (quikly_deliveries_handed_off_total), and is
+// signed, logged and counted like any other.
+func TestAnsweringWebhookGetsDeliveriesAtPublish(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	rcv := testenv.NewReceiver(t)
+	w := createWebhook(t, e, e.Key, rcv.URL, "lead_session.created")
+	id, secret := w["id"].(string), w["secret"].(string)
+	// The first delivery is claimed (the webhook has not answered yet); the dispatcher counts it as
+	// answering once that attempt's answer is in, a moment after the receiver has the request.
+	creates := 0
+	for e.Metric("quikly_deliveries_handed_off_total") == 0 {
+		require.Less(t, creates, 50, "no delivery was ever handed off")
+		srcCall(t, e, e.Key, "POST", "/lead-sessions", map[string]any{"channel": "widget", "channel_id": strconv.Itoa(creates), "client_name": "Bo"}, http.StatusCreated)
+		creates++
+		rec := rcv.Next(t)
+		require.Equal(t, quiklySignature(secret, rec.Body), rec.Header.Get("X-Quikly-Signature"))
+		verifyStandard(t, secret, rec)
+	}
+	for _, entry := range waitLogs(t, e, e.Key, id, creates) {
+		require.Equal(t, "succeeded", entry["status"])
+		require.Equal(t, float64(1), entry["attempt"])
+	}
+	require.Equal(t, float64(creates), e.Metric(`quikly_deliveries_total{outcome="succeeded"}`))
+	require.Len(t, rcv.All(), creates, "one request per event")
+}

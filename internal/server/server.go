@@ -256,7 +256,7 @@ func New(cfg *Config, st store.Store, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	a := &app.App{Store: st, Tester: &delivery.Tester{Store: st, Sender: sender, Metrics: metrics},
-		BaseURL: strings.TrimRight(cfg.BaseURL, "/"), AllowPrivateTargets: cfg.AllowPrivateTargets, Notify: d.Notify,
+		BaseURL: strings.TrimRight(cfg.BaseURL, "/"), AllowPrivateTargets: cfg.AllowPrivateTargets, Notify: d.Notify, Handoff: d.Handoff,
 		MaxWebhooks: cfg.MaxWebhooks, LogRetention: cfg.LogRetention}
 	return &Service{Store: st, App: a, Dispatcher: d, Maintainer: m, Registry: reg, cfg: cfg, log: log}, nil
 }

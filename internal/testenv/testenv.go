@@ -311,7 +311,7 @@ func (e *Env) Publish(key, eventType string, data any) *webhook.Event {
 	acct := e.AccountID(key)
 	require.NoError(e.t, e.Service.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		ev, _, err = delivery.Publish(ctx, tx, acct, eventType, data, time.Now())
+		ev, _, err = delivery.Publish(ctx, tx, nil, acct, eventType, data, time.Now())
 		return err
 	}))
 	e.Service.Dispatcher.Notify()

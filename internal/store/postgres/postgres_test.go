@@ -103,7 +103,7 @@ func publish(t *testing.T, st store.Store, accountID string, at time.Time) []*we
 	var ds []*webhook.Delivery
 	require.NoError(t, st.Tx(t.Context(), func(tx store.Tx) error {
 		var err error
-		_, ds, err = delivery.Publish(t.Context(), tx, accountID, webhook.ProposalCreated, map[string]string{}, at)
+		_, ds, err = delivery.Publish(t.Context(), tx, nil, accountID, webhook.ProposalCreated, map[string]string{}, at)
 		return err
 	}))
 	return ds
@@ -483,7 +483,7 @@ func TestPauseResumeAndDeleteSeeConcurrentWrites(t *testing.T) {
 	publishIn := func(b *testBundle, ds *[]*webhook.Delivery) func(ctx context.Context, tx store.Tx) error {
 		return func(ctx context.Context, tx store.Tx) error {
 			var err error
-			_, *ds, err = delivery.Publish(ctx, tx, b.acct.ID, webhook.ProposalCreated, map[string]string{}, base)
+			_, *ds, err = delivery.Publish(ctx, tx, nil, b.acct.ID, webhook.ProposalCreated, map[string]string{}, base)
 			return err
 		}
 	}

@@ -96,7 +96,7 @@ func (bb *benchBundle) queue(b *testing.B, eventType string, n int, at time.Time
 	for i := 0; i < n; i += batch {
 		require.NoError(b, bb.st.Tx(ctx, func(tx store.Tx) error {
 			for j := i; j < min(n, i+batch); j++ {
-				if _, _, err := delivery.Publish(ctx, tx, bb.acct.ID, eventType, newBenchData(j), at); err != nil {
+				if _, _, err := delivery.Publish(ctx, tx, nil, bb.acct.ID, eventType, newBenchData(j), at); err != nil {
 					return err
 				}
 			}
@@ -255,7 +255,7 @@ func BenchmarkPublish(b *testing.B) {
 				defer wg.Done()
 				for i := c; i < b.N; i += callers {
 					err := bb.st.Tx(ctx, func(tx store.Tx) error {
-						_, _, err := delivery.Publish(ctx, tx, bb.acct.ID, webhook.LeadSessionCreated, newBenchData(i), time.Now())
+						_, _, err := delivery.Publish(ctx, tx, nil, bb.acct.ID, webhook.LeadSessionCreated, newBenchData(i), time.Now())
 						return err
 					})
 					if err != nil {

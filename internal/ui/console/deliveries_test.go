@@ -28,7 +28,7 @@ func TestConsoleDeliveriesForms(t *testing.T) {
 	var ev *webhook.Event
 	var ds []*webhook.Delivery
 	require.NoError(t, b.app.Store.Tx(ctx, func(tx store.Tx) error {
-		ev, ds, err = delivery.Publish(ctx, tx, acct, webhook.ProposalCreated, map[string]any{"n": 1}, b.clock.Now())
+		ev, ds, err = delivery.Publish(ctx, tx, nil, acct, webhook.ProposalCreated, map[string]any{"n": 1}, b.clock.Now())
 		return err
 	}))
 	cookie, csrf := b.signIn(t)
