@@ -168,6 +168,16 @@ func (b *dispatcherBundle) gate(t *testing.T) *gate {
 	return g
 }
 
+// firstThenGate returns a receiver that answers its first request at once and holds the others at g.
+func firstThenGate(t *testing.T, g *gate) *receiver {
+	var answered atomic.Bool
+	return newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if !answered.CompareAndSwap(false, true) {
+			g.handler(w, r)
+		}
+	})
+}
+
 // release lets every held request, and every later one, through.
 func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
 
@@ -489,13 +499,7 @@ func TestDispatcherGivesBackClaimedAheadAtStop(t *testing.T) {
 	t.Parallel()
 	b := dispatcherSetup(t)
 	g := b.gate(t)
-	var answered atomic.Bool
-	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
-		if answered.CompareAndSwap(false, true) {
-			return // the first request is answered at once, the others wait at the gate
-		}
-		g.handler(w, r)
-	})
+	rcv := firstThenGate(t, g)
 	b.webhook(t, rcv.srv.URL)
 	first := b.publish(t, 1)
 	d := b.dispatcher(t, func(c *DispatcherConfig) { c.Workers, c.PerWebhook = 4, 1 })

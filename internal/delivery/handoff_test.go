@@ -1,9 +1,7 @@
 package delivery
 
 import (
-	"net/http"
 	"slices"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,13 +70,7 @@ func TestHandoffTakesOnlyWhatWouldStartAtOnce(t *testing.T) {
 	t.Parallel()
 	b := dispatcherSetup(t)
 	g := b.gate(t)
-	var answered atomic.Bool
-	capped := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
-		if answered.CompareAndSwap(false, true) {
-			return // the first request is answered at once; the others wait for the gate
-		}
-		g.handler(w, r)
-	})
+	capped := firstThenGate(t, g)
 	rated := newReceiver(t, nil)
 	cappedID := b.webhook(t, capped.srv.URL)
 	ratedID := b.webhook(t, rated.srv.URL)
