@@ -13,9 +13,9 @@ import (
 // here succeeded and none failed since), has no rate limit, nothing claimed ahead and a free slot
 // within every cap. Every other delivery is written due, for the claims.
 //
-// A claim costs a read of the due webhooks and a write transaction after the publish's own; beside
-// hundreds of hung endpoints, whose timeouts and retries keep SQLite's one writer busy, that second
-// turn at the writer was where a healthy webhook's delivery most often waited. A handed-off
+// A claim costs a read of the due webhooks and a write transaction after the publish's own, and
+// its turn at SQLite's one writer comes after whatever else queued there: at a steady 50 creates a
+// second, a fifth of a healthy webhook's create→receipt time (BENCHMARKS.md). A handed-off
 // delivery is leased like a claimed one: if the process dies before its attempt's outcome is
 // written, the lease ends and a claim takes it up again.
 //
