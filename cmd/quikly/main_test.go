@@ -379,6 +379,59 @@ func TestKill9LosesNothing(t *testing.T) {
 		"in-flight attempts were taken up again within the delivery timeout plus 30 s")
 }
 
+// TestKill9KeepsHandedOffDeliveries: once the webhook answers, API creates hand their deliveries
+// straight to the dispatcher (no claim); those in flight at kill -9 are delivered after a restart,
+// within the delivery timeout plus 30 s, when their leases end.
+func TestKill9KeepsHandedOffDeliveries(t *testing.T) {
+	t.Parallel()
+	const inFlight = 10 // below --per-webhook's 16: every one is handed off
+	db := testenv.DatabaseURL(t)
+	out, _, code := quikly(t, nil, "apikey", "create", "--account", "acme", "--database", db)
+	require.Equal(t, 0, code)
+	key := strings.TrimSpace(out)
+	rcv := newCountingReceiver(t, time.Second) // each attempt stays in flight for a second
+	serveArgs := []string{"serve", "--database", db, "--addr", "127.0.0.1:0", "--allow-private-targets", "--delivery-timeout", "2s"}
+	p := start(t, serveArgs...)
+	createHook(t, p.addr, key, rcv.URL)
+	const handedOff = "quikly_deliveries_handed_off_total"
+	creates := 0
+	for metric(t, p.addr, handedOff) == 0 { // the first create is claimed; once it answered, they are handed off
+		require.Less(t, creates, 20, "no delivery was handed off")
+		createProposal(t, p.addr, key)
+		creates++
+		rcv.waitFor(t, time.Minute, "the delivery", func(d, _ int) bool { return d == creates })
+	}
+	for range inFlight {
+		createProposal(t, p.addr, key)
+	}
+	creates += inFlight
+	require.Equal(t, float64(creates-1), metric(t, p.addr, handedOff), "all but the first handed off")
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.done
+	before, _ := rcv.distinct()
+	require.Less(t, before, creates, "killed with handed-off attempts in flight")
+
+	restarted := time.Now()
+	start(t, serveArgs...)
+	rcv.waitFor(t, time.Minute, "every event delivered", func(d, _ int) bool { return d == creates })
+	require.Less(t, time.Since(restarted), 2*time.Second+30*time.Second,
+		"taken up again within the delivery timeout plus 30 s")
+}
+
+// createProposal creates a proposal through the API of a running quikly.
+func createProposal(t *testing.T, addr, key string) {
+	t.Helper()
+	body := `{"name":"Site","client_name":"Bo","client_email":"bo@example.test","currency":"USD","line_items":[{"description":"Design","quantity":1,"unit_price":100}]}`
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/external/v1/proposals", strings.NewReader(body))
+	req.Header.Set("X-API-Key", key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusCreated, res.StatusCode, "%s", data)
+}
+
 // TestSIGTERMFinishesInFlight: SIGTERM mid-delivery exits 0 after finishing in-flight attempts; a
 // restart delivers the rest and nothing twice.
 func TestSIGTERMFinishesInFlight(t *testing.T) {

@@ -17,6 +17,12 @@ import (
 // succeeded scrapes a process's /metrics for its count of succeeded attempts.
 func succeeded(t *testing.T, addr string) int {
 	t.Helper()
+	return int(metric(t, addr, `quikly_deliveries_total{outcome="succeeded"}`))
+}
+
+// metric scrapes a process's /metrics for the value of one sample.
+func metric(t *testing.T, addr, sample string) float64 {
+	t.Helper()
 	res, err := http.Get("http://" + addr + "/metrics")
 	require.NoError(t, err)
 	defer res.Body.Close()
@@ -24,13 +30,13 @@ func succeeded(t *testing.T, addr string) int {
 	_, err = io.Copy(&body, res.Body)
 	require.NoError(t, err)
 	for _, line := range strings.Split(body.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, `quikly_deliveries_total{outcome="succeeded"} `); ok {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
 			n, err := strconv.ParseFloat(v, 64)
 			require.NoError(t, err)
-			return int(n)
+			return n
 		}
 	}
-	t.Fatalf("no quikly_deliveries_total in the metrics of %s", addr)
+	t.Fatalf("no %s in the metrics of %s", sample, addr)
 	return 0
 }
 
