@@ -240,15 +240,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
 // createHook creates a webhook through the API of a running quikly and returns its secret.
 func createHook(t *testing.T, addr, key, url string) string {
 	t.Helper()
-	body := fmt.Sprintf(`{"name":"hook","url":%q,"events":["proposal.created"]}`, url)
-	req, _ := http.NewRequest("POST", "http://"+addr+"/api/external/v1/webhooks", strings.NewReader(body))
-	req.Header.Set("X-API-Key", key)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	require.Equal(t, http.StatusCreated, res.StatusCode, "%s", data)
+	data := postCreated(t, addr, key, "/webhooks", fmt.Sprintf(`{"name":"hook","url":%q,"events":["proposal.created"]}`, url))
 	m := regexp.MustCompile(`"secret":"([^"]+)"`).FindSubmatch(data)
 	require.NotNil(t, m)
 	return string(m[1])
@@ -421,8 +413,15 @@ func TestKill9KeepsHandedOffDeliveries(t *testing.T) {
 // createProposal creates a proposal through the API of a running quikly.
 func createProposal(t *testing.T, addr, key string) {
 	t.Helper()
-	body := `{"name":"Site","client_name":"Bo","client_email":"bo@example.test","currency":"USD","line_items":[{"description":"Design","quantity":1,"unit_price":100}]}`
-	req, _ := http.NewRequest("POST", "http://"+addr+"/api/external/v1/proposals", strings.NewReader(body))
+	postCreated(t, addr, key, "/proposals",
+		`{"name":"Site","client_name":"Bo","client_email":"bo@example.test","currency":"USD","line_items":[{"description":"Design","quantity":1,"unit_price":100}]}`)
+}
+
+// postCreated POSTs a JSON body to an API path of a running quikly, requires 201 Created and returns
+// the answer's body.
+func postCreated(t *testing.T, addr, key, path, body string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/external/v1"+path, strings.NewReader(body))
 	req.Header.Set("X-API-Key", key)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
@@ -430,6 +429,7 @@ func createProposal(t *testing.T, addr, key string) {
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
 	require.Equal(t, http.StatusCreated, res.StatusCode, "%s", data)
+	return data
 }
 
 // TestSIGTERMFinishesInFlight: SIGTERM mid-delivery exits 0 after finishing in-flight attempts; a
