@@ -601,9 +601,6 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 	got := map[string]int{}
 	d.mu.Lock()
 	d.inflight.hold(reserved, -1) // what was claimed is counted below
-	if len(d.served) > servedMax {
-		clear(d.served)
-	}
 	if len(d.answering) > servedMax {
 		clear(d.answering)
 	}
@@ -612,8 +609,7 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 			d.unansweredInFlight[c.ID] = true
 		}
 		got[c.WebhookID]++
-		d.tick++
-		d.served[c.AccountID], d.served[c.WebhookID] = d.tick, d.tick
+		d.markServed(c)
 		if d.inflight.hook[c.WebhookID] >= d.cfg.PerWebhook {
 			d.queued[c.WebhookID] = append(d.queued[c.WebhookID], c)
 			continue
@@ -663,6 +659,16 @@ func (d *Dispatcher) claimOnce(ctx context.Context, o *outage, all bool) (bool, 
 		}
 	}
 	return false, next
+}
+
+// markServed records that c's account and webhook got a slot now (fairShare serves first those
+// served longest ago). The caller holds d.mu.
+func (d *Dispatcher) markServed(c *store.ClaimedDelivery) {
+	if len(d.served) > servedMax {
+		clear(d.served)
+	}
+	d.tick++
+	d.served[c.AccountID], d.served[c.WebhookID] = d.tick, d.tick
 }
 
 // claimRest claims what allotments give, claimWebhooksMax webhooks per transaction, one

@@ -67,8 +67,7 @@ func (h *Handoff) Done(err error) {
 			d.attempts.Done()
 			continue
 		}
-		d.tick++
-		d.served[c.AccountID], d.served[c.WebhookID] = d.tick, d.tick
+		d.markServed(c)
 		go d.attempt(c)
 	}
 	d.mu.Unlock()
