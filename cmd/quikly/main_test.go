@@ -345,6 +345,20 @@ func crashSetup(t *testing.T, dbURL string) (db string, serveArgs []string, rcv 
 	return db, serveArgs, rcv
 }
 
+// killAndRestart kills p with -9 while some of the events are undelivered, starts serveArgs again
+// and waits until every one of the events has arrived. It returns when the restart began.
+func killAndRestart(t *testing.T, p *proc, serveArgs []string, rcv *countingReceiver, events int) time.Time {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.done
+	before, _ := rcv.distinct()
+	require.Less(t, before, events, "killed with events undelivered")
+	restarted := time.Now()
+	start(t, serveArgs...)
+	rcv.waitFor(t, 2*time.Minute, "every event delivered", func(d, _ int) bool { return d == events })
+	return restarted
+}
+
 // TestKill9LosesNothing: a backlog, kill -9 mid-delivery, restart: every event arrives at least once,
 // and the attempts the dead process had in flight are taken up within the timeout plus 30 s.
 func TestKill9LosesNothing(t *testing.T) {
@@ -354,14 +368,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	backlog(t, db, events)
 	p := start(t, serveArgs...)
 	rcv.waitFor(t, time.Minute, "first deliveries", func(d, _ int) bool { return d >= 50 })
-	require.NoError(t, p.cmd.Process.Kill())
-	<-p.done
-	before, _ := rcv.distinct()
-	require.Less(t, before, events, "killed mid-backlog")
-
-	restarted := time.Now()
-	start(t, serveArgs...)
-	rcv.waitFor(t, 2*time.Minute, "every event delivered", func(d, _ int) bool { return d == events })
+	restarted := killAndRestart(t, p, serveArgs, rcv, events)
 	_, total := rcv.distinct()
 	t.Logf("delivered %d distinct events in %d requests; recovered in %v", events, total, time.Since(restarted))
 	require.LessOrEqual(t, total-events, 16, "duplicates only for attempts in flight in the killed process")
@@ -398,14 +405,7 @@ func TestKill9KeepsHandedOffDeliveries(t *testing.T) {
 	}
 	creates += inFlight
 	require.Equal(t, float64(creates-1), metric(t, p.addr, handedOff), "all but the first handed off")
-	require.NoError(t, p.cmd.Process.Kill())
-	<-p.done
-	before, _ := rcv.distinct()
-	require.Less(t, before, creates, "killed with handed-off attempts in flight")
-
-	restarted := time.Now()
-	start(t, serveArgs...)
-	rcv.waitFor(t, time.Minute, "every event delivered", func(d, _ int) bool { return d == creates })
+	restarted := killAndRestart(t, p, serveArgs, rcv, creates)
 	require.Less(t, time.Since(restarted), 2*time.Second+30*time.Second,
 		"taken up again within the delivery timeout plus 30 s")
 }
