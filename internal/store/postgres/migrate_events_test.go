@@ -1,18 +1,16 @@
 package postgres
 
 import (
-	"context"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"github.com/quikly/webhooks/internal/store/storetest"
 )
 
 // A database made before events kept their data (migrations up to 00002) gets it from their
 // deliveries' bodies on upgrade, text as it was; an event without a delivery shows none.
 func TestUpgradeGivesEventsTheirData(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	url := databaseAt(t, 2,
+	db := upgraded(t, 2,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '{proposal.created}', true, 'whsec_x', 0, 0)`,
@@ -26,13 +24,5 @@ func TestUpgradeGivesEventsTheirData(t *testing.T) {
 			FROM deliveries WHERE id = 'dlv_1'`,
 	)
 
-	db, err := Open(ctx, url, Options{MaxConns: 2})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	e, err := db.EventGet(ctx, "acct_1", "evt_1")
-	require.NoError(t, err)
-	require.Equal(t, `{"b":1,"a":[2]}`, string(e.Data))
-	e, err = db.EventGet(ctx, "acct_1", "evt_2")
-	require.NoError(t, err)
-	require.Nil(t, e.Data)
+	storetest.CheckUpgradeGivesEventsTheirData(t, db)
 }

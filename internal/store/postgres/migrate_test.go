@@ -5,12 +5,10 @@ import (
 	"database/sql"
 	"io/fs"
 	"testing"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/quikly/webhooks/internal/store"
 	"github.com/quikly/webhooks/internal/store/postgres/pgtest"
 	"github.com/quikly/webhooks/internal/store/storetest"
 )
@@ -19,8 +17,7 @@ import (
 // deliveries, bodies included, through the upgrade.
 func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	url := databaseAt(t, 1,
+	db := upgraded(t, 1,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '{proposal.created}', true, 'whsec_x', 0, 0)`,
@@ -30,13 +27,7 @@ func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 'proposal.created', '{"event":"proposal.created"}',
 			'pending', 0, 0, 0)`,
 	)
-
-	db, err := Open(ctx, url, Options{MaxConns: 2})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	d, err := db.DeliveryGet(ctx, "acct_1", "dlv_1")
-	require.NoError(t, err)
-	require.Equal(t, `{"event":"proposal.created"}`, string(d.Body))
+	storetest.CheckUpgradeKeepsQueuedDeliveries(t, db)
 }
 
 // A database made by the first release (migrations 00001 and 00002) upgrades in place to 00003: its
@@ -44,8 +35,7 @@ func TestUpgradeKeepsQueuedDeliveries(t *testing.T) {
 // delivery left pending by a crash is marked as a test, so no dispatcher claims it.
 func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	url := databaseAt(t, 2,
+	db := upgraded(t, 2,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO api_keys (account_id, key_hash, created_at) VALUES ('acct_1', '\x0102', 5)`,
 		`INSERT INTO ui_sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES ('\x0a', 'acct_1', 't', 0, 9000000000000000)`,
@@ -58,33 +48,14 @@ func TestUpgradeMarksTestsAndGivesKeysIDs(t *testing.T) {
 			('dlv_2', 'acct_1', 'wh_1', 'evt_2', 'proposal.created', 'pending', 10, NULL, 0, 0)`,
 		`INSERT INTO delivery_bodies (delivery_seq, body) SELECT seq, '{}' FROM deliveries`,
 	)
-
-	db, err := Open(ctx, url, Options{MaxConns: 2})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	k, err := db.APIKeyGetByHash(ctx, []byte{1, 2})
-	require.NoError(t, err)
-	require.Regexp(t, `^key_[0-9a-f]{32}$`, k.ID)
-	_, err = db.SessionGet(ctx, []byte{0x0a})
-	require.Error(t, err, "sessions from before end")
-	d, err := db.DeliveryGet(ctx, "acct_1", "dlv_1")
-	require.NoError(t, err)
-	require.True(t, d.Test)
-	var claimed []*store.ClaimedDelivery
-	require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
-		claimed, err = storetest.ClaimDue(ctx, tx, time.UnixMilli(1000), time.UnixMilli(2000), 10)
-		return err
-	}))
-	require.Len(t, claimed, 1)
-	require.Equal(t, "dlv_2", claimed[0].ID, "the test delivery is not claimed")
+	storetest.CheckUpgradeMarksTestsAndGivesKeysIDs(t, db, `^key_[0-9a-f]{32}$`)
 }
 
 // A database at 00005 upgrades to 00006 (formats, headers, rate limits): its webhooks read as json,
 // with no custom headers and no rate limit, and their queued deliveries are claimed as before.
 func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	url := databaseAt(t, 5,
+	db := upgraded(t, 5,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '{proposal.created}', true, 'whsec_x', 0, 0)`,
@@ -93,22 +64,17 @@ func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 			VALUES ('dlv_1', 'acct_1', 'wh_1', 'evt_1', 'proposal.created', 'pending', 10, 0, 0)`,
 		`INSERT INTO delivery_bodies (delivery_seq, body) SELECT seq, '{}' FROM deliveries WHERE id = 'dlv_1'`,
 	)
+	storetest.CheckUpgradeGivesWebhooksTheDefaultFormat(t, db)
+}
 
-	db, err := Open(ctx, url, Options{MaxConns: 2})
+// upgraded opens, which migrates it the rest of the way, a database that databaseAt made.
+func upgraded(t *testing.T, version int64, stmts ...string) *DB {
+	t.Helper()
+	url := databaseAt(t, version, stmts...)
+	db, err := Open(context.Background(), url, Options{MaxConns: 2})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	w, err := db.WebhookGet(ctx, "acct_1", "wh_1")
-	require.NoError(t, err)
-	require.Equal(t, "json", w.Format)
-	require.Empty(t, w.Headers)
-	require.Zero(t, w.RateLimit)
-	var claimed []*store.ClaimedDelivery
-	require.NoError(t, db.Tx(ctx, func(tx store.Tx) error {
-		claimed, err = storetest.ClaimDue(ctx, tx, time.UnixMilli(1000), time.UnixMilli(2000), 10)
-		return err
-	}))
-	require.Len(t, claimed, 1)
-	require.Empty(t, claimed[0].Headers)
+	return db
 }
 
 // databaseAt makes a fresh database migrated up to version, as an older build left it, with stmts

@@ -1,18 +1,16 @@
 package sqlite
 
 import (
-	"context"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"github.com/quikly/webhooks/internal/store/storetest"
 )
 
 // A database made before events kept their data (migrations up to 00002) gets it from their
 // deliveries' bodies on upgrade; an event without a delivery shows none.
 func TestUpgradeGivesEventsTheirData(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	path := databaseAt(t, 2,
+	db := upgraded(t, 2,
 		`INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'acme', 0)`,
 		`INSERT INTO webhooks (id, account_id, name, url, events, is_active, secret, created_at, updated_at)
 			VALUES ('wh_1', 'acct_1', 'CRM', 'https://example.com/hook', '["proposal.created"]', 1, 'whsec_x', 0, 0)`,
@@ -25,13 +23,5 @@ func TestUpgradeGivesEventsTheirData(t *testing.T) {
 			CAST('{"event":"proposal.created","timestamp":"1970-01-01T00:00:01Z","webhook_id":"wh_1","data":{"b":1,"a":[2]}}' AS BLOB))`,
 	)
 
-	db, err := Open(ctx, path, Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	e, err := db.EventGet(ctx, "acct_1", "evt_1")
-	require.NoError(t, err)
-	require.Equal(t, `{"b":1,"a":[2]}`, string(e.Data))
-	e, err = db.EventGet(ctx, "acct_1", "evt_2")
-	require.NoError(t, err)
-	require.Nil(t, e.Data)
+	storetest.CheckUpgradeGivesEventsTheirData(t, db)
 }
