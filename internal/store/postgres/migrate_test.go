@@ -67,19 +67,9 @@ func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 	storetest.CheckUpgradeGivesWebhooksTheDefaultFormat(t, db)
 }
 
-// upgraded opens, which migrates it the rest of the way, a database that databaseAt made.
+// upgraded makes a fresh database migrated up to version, as an older build left it, with stmts
+// run in it, then opens it, which migrates it the rest of the way.
 func upgraded(t *testing.T, version int64, stmts ...string) *DB {
-	t.Helper()
-	url := databaseAt(t, version, stmts...)
-	db, err := Open(context.Background(), url, Options{MaxConns: 2})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// databaseAt makes a fresh database migrated up to version, as an older build left it, with stmts
-// run in it, and returns its URL.
-func databaseAt(t *testing.T, version int64, stmts ...string) string {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -96,5 +86,8 @@ func databaseAt(t *testing.T, version int64, stmts ...string) string {
 		require.NoError(t, err, stmt)
 	}
 	require.NoError(t, old.Close())
-	return url
+	db, err := Open(ctx, url, Options{MaxConns: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db
 }

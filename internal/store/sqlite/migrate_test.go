@@ -68,19 +68,9 @@ func TestUpgradeGivesWebhooksTheDefaultFormat(t *testing.T) {
 	storetest.CheckUpgradeGivesWebhooksTheDefaultFormat(t, db)
 }
 
-// upgraded opens, which migrates it the rest of the way, a database that databaseAt made.
+// upgraded makes a database file migrated up to version, as an older build left it, with stmts run in
+// it, then opens it, which migrates it the rest of the way.
 func upgraded(t *testing.T, version int64, stmts ...string) *DB {
-	t.Helper()
-	path := databaseAt(t, version, stmts...)
-	db, err := Open(context.Background(), path, Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-// databaseAt makes a database file migrated up to version, as an older build left it, with stmts
-// run in it, and returns its path.
-func databaseAt(t *testing.T, version int64, stmts ...string) string {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "quikly.db")
@@ -97,5 +87,8 @@ func databaseAt(t *testing.T, version int64, stmts ...string) string {
 		require.NoError(t, err, stmt)
 	}
 	require.NoError(t, old.Close())
-	return path
+	db, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db
 }
