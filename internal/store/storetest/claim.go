@@ -3,7 +3,10 @@ package storetest
 import (
 	"context"
 	"slices"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/quikly/webhooks/internal/store"
 )
@@ -32,4 +35,17 @@ func ClaimDue(ctx context.Context, tx store.Tx, now, lease time.Time, limit int,
 	}
 	allot = slices.DeleteFunc(allot, func(a store.ClaimAllotment) bool { return a.Limit == 0 })
 	return tx.DeliveryClaimDue(ctx, &store.DeliveryClaimDueParams{Now: now, LeaseUntil: lease, Allotments: allot})
+}
+
+// claimInTx runs ClaimDue in a transaction of its own on st and returns what it claimed.
+func claimInTx(t *testing.T, st store.Store, now, lease time.Time, limit int, exclude ...string) []*store.ClaimedDelivery {
+	t.Helper()
+	ctx := context.Background()
+	var cs []*store.ClaimedDelivery
+	require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		cs, err = ClaimDue(ctx, tx, now, lease, limit, exclude...)
+		return err
+	}))
+	return cs
 }

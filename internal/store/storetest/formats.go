@@ -47,13 +47,7 @@ func runFormats(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	claim := func(t *testing.T, st store.Store, now time.Time, limit int) []*store.ClaimedDelivery {
 		t.Helper()
-		var cs []*store.ClaimedDelivery
-		require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
-			var err error
-			cs, err = ClaimDue(ctx, tx, now, now.Add(time.Hour), limit)
-			return err
-		}))
-		return cs
+		return claimInTx(t, st, now, now.Add(time.Hour), limit)
 	}
 
 	t.Run("FieldsRoundTrip", func(t *testing.T) {

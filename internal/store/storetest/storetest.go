@@ -75,13 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	claim := func(t *testing.T, st store.Store, now time.Time, limit int, exclude ...string) []*store.ClaimedDelivery {
 		t.Helper()
-		var cs []*store.ClaimedDelivery
-		tx(t, st, func(tx store.Tx) error {
-			var err error
-			cs, err = ClaimDue(ctx, tx, now, now.Add(time.Minute), limit, exclude...)
-			return err
-		})
-		return cs
+		return claimInTx(t, st, now, now.Add(time.Minute), limit, exclude...)
 	}
 	complete := func(t *testing.T, st store.Store, c *store.ClaimedDelivery, state webhook.DeliveryState, now time.Time, next time.Time) *webhook.Attempt {
 		t.Helper()

@@ -38,7 +38,7 @@ func CheckUpgradeMarksTestsAndGivesKeysIDs(t *testing.T, st store.Store, keyID s
 	d, err := st.DeliveryGet(ctx, "acct_1", "dlv_1")
 	require.NoError(t, err)
 	require.True(t, d.Test)
-	claimed := claimAfterUpgrade(t, st)
+	claimed := claimInTx(t, st, time.UnixMilli(1000), time.UnixMilli(2000), 10) // the old rows are due by 10 ms
 	require.Len(t, claimed, 1)
 	require.Equal(t, "dlv_2", claimed[0].ID, "the test delivery is not claimed")
 }
@@ -52,23 +52,9 @@ func CheckUpgradeGivesWebhooksTheDefaultFormat(t *testing.T, st store.Store) {
 	require.Equal(t, "json", w.Format)
 	require.Empty(t, w.Headers)
 	require.Zero(t, w.RateLimit)
-	claimed := claimAfterUpgrade(t, st)
+	claimed := claimInTx(t, st, time.UnixMilli(1000), time.UnixMilli(2000), 10) // the old rows are due by 10 ms
 	require.Len(t, claimed, 1)
 	require.Empty(t, claimed[0].Headers)
-}
-
-// claimAfterUpgrade claims what is due at 1 s after the epoch (the upgrade tests' rows are due at
-// 10 ms at the latest).
-func claimAfterUpgrade(t *testing.T, st store.Store) []*store.ClaimedDelivery {
-	t.Helper()
-	ctx := context.Background()
-	var claimed []*store.ClaimedDelivery
-	require.NoError(t, st.Tx(ctx, func(tx store.Tx) error {
-		var err error
-		claimed, err = ClaimDue(ctx, tx, time.UnixMilli(1000), time.UnixMilli(2000), 10)
-		return err
-	}))
-	return claimed
 }
 
 // CheckUpgradeGivesEventsTheirData: upgraded from 00002, event evt_1 gets the data of its
