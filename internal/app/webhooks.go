@@ -275,6 +275,9 @@ func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryI
 	if !webhook.ValidID("wh_", webhookID) || !webhook.ValidID("dlv_", deliveryID) {
 		return nil, errs.ErrNotFound
 	}
+	if err := a.waitTestTurn(ctx, accountID, webhookID, deliveryID); err != nil {
+		return nil, err
+	}
 	now := a.Now()
 	var d *webhook.Delivery
 	var test *delivery.TestAttemptParams
@@ -330,6 +333,22 @@ func (a *App) RetryDelivery(ctx context.Context, accountID, webhookID, deliveryI
 		return nil, err
 	}
 	return a.Store.DeliveryGet(ctx, accountID, deliveryID)
+}
+
+// waitTestTurn waits for a test delivery's turn under its webhook's rate limit
+// (delivery.Tester.WaitTurn), before RetryDelivery leases it; for any other delivery it returns at
+// once, and so it does when a read fails: RetryDelivery's transaction reads them again and answers.
+// A retry that then finds the test already being attempted has spent a turn, as an attempt would.
+func (a *App) waitTestTurn(ctx context.Context, accountID, webhookID, deliveryID string) error {
+	d, err := a.Store.DeliveryGet(ctx, accountID, deliveryID)
+	if err != nil || !d.Test || d.WebhookID != webhookID {
+		return nil
+	}
+	w, err := a.Store.WebhookGet(ctx, accountID, webhookID)
+	if err != nil {
+		return nil
+	}
+	return a.Tester.WaitTurn(ctx, w)
 }
 
 // idsValid reports whether webhookID (and attemptID, when given) have the shape of ids of their

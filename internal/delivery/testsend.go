@@ -42,17 +42,24 @@ func (t *Tester) LeaseUntil(now time.Time) time.Time {
 
 // Send publishes a test event to one webhook (paused or not), sends it at once and returns the
 // attempt's log entry. A non-2xx answer is an attempt that failed, not an error. The attempt is never
-// retried. Its delivery is leased to this call until the attempt is recorded, so the dispatcher
-// never sends it too; if the process dies first, the maintainer fails it (tests are never retried).
+// retried. Under the webhook's rate limit it first waits for its turn (WaitTurn). Its delivery is
+// then leased to this call until the attempt is recorded, so the dispatcher never sends it too; if
+// the process dies first, the maintainer fails it (tests are never retried).
 func (t *Tester) Send(ctx context.Context, p *TestSendParams) (*webhook.Attempt, error) {
 	if t.Store == nil || t.Sender == nil {
 		return nil, errors.New("test send: Tester needs a Store and a Sender")
 	}
+	w, err := t.Store.WebhookGet(ctx, p.AccountID, p.WebhookID)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.WaitTurn(ctx, w); err != nil {
+		return nil, err
+	}
 	now := clock.Now(t.Clock)
 	lease := t.LeaseUntil(now)
-	var w *webhook.Webhook
 	var d *webhook.Delivery
-	err := t.Store.Tx(ctx, func(tx store.Tx) error {
+	err = t.Store.Tx(ctx, func(tx store.Tx) error {
 		var err error
 		if w, err = tx.WebhookGet(ctx, p.AccountID, p.WebhookID); err != nil {
 			return err
@@ -80,17 +87,9 @@ type TestAttemptParams struct {
 }
 
 // Attempt sends a leased test delivery once and records the attempt; a failure is final, as tests
-// are never retried. It returns the outcome written. A webhook's rate limit counts test attempts
-// too (SPEC §12: the most attempts started per second): over it, the test waits for its turn, as
-// deliveries do, for as long as ctx lasts. (A wait longer than the lease's margin, dozens of tests
-// at once to a webhook limited to 1 a second, would let the maintainer fail the test first; the
-// attempt is then logged beside it.)
+// are never retried. It returns the outcome written. The caller has had its turn under the
+// webhook's rate limit (WaitTurn) before it leased the delivery.
 func (t *Tester) Attempt(ctx context.Context, p *TestAttemptParams) (*store.DeliveryOutcome, error) {
-	if p.Webhook.RateLimit > 0 {
-		if err := t.takeRate(ctx, p.Webhook.ID); err != nil {
-			return nil, err
-		}
-	}
 	c := claimed(p.Webhook, p.Delivery, p.Now, p.LeaseUntil)
 	res := t.Sender.Send(ctx, requestFor(c))
 	out := Outcome(c, res, RetryPolicy{}, clock.Now(t.Clock))
@@ -106,14 +105,22 @@ func (t *Tester) Attempt(ctx context.Context, p *TestAttemptParams) (*store.Deli
 	return out, nil
 }
 
-// takeRate waits until the webhook's rate limit lets one more attempt start, and takes it.
-func (t *Tester) takeRate(ctx context.Context, webhookID string) error {
+// WaitTurn waits, for as long as ctx lasts, until w's rate limit lets one more attempt start, and
+// takes that turn; without a limit it returns at once. A webhook's rate limit counts test attempts
+// too (SPEC §12: the most attempts started per second), and a test waits for its turn as deliveries
+// do. Callers wait before they lease the test delivery, so that the lease runs from the attempt's
+// start: a test queued behind others (dozens at once to a webhook limited to 1 a second) is never
+// failed by the maintainer for a lease that ended while it waited.
+func (t *Tester) WaitTurn(ctx context.Context, w *webhook.Webhook) error {
+	if w.RateLimit <= 0 {
+		return nil
+	}
 	for {
 		now := clock.Now(t.Clock)
 		var next time.Time
 		err := t.Store.Tx(store.WithLeasesOnly(ctx), func(tx store.Tx) error {
 			var err error
-			next, err = tx.WebhookRateTake(ctx, webhookID, now)
+			next, err = tx.WebhookRateTake(ctx, w.ID, now)
 			return err
 		})
 		if err != nil || next.IsZero() {

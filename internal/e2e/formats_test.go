@@ -360,3 +360,46 @@ func TestRateLimitCountsTestSends(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, at[2].Sub(at[0]), 1500*time.Millisecond, "no faster than 1 a second")
 }
+
+// TestRateLimitedTestsWaitUnleased: a test event waits for its turn under the webhook's rate limit
+// before it becomes a delivery, so no test holds a lease while it waits, and none can be failed by
+// the maintainer for a lease that ran out meanwhile (dozens of tests at once to a webhook limited to
+// 1 a second). Three tests sent at once to such a webhook: when the first arrives, the third (a
+// turn at least 1.75 s later) is not yet a delivery; all three succeed at their first attempt. A
+// retry of a test waits for a turn too.
+func TestRateLimitedTestsWaitUnleased(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	rcv := testenv.NewReceiver(t)
+	res := e.Do(e.Key, "POST", "/webhooks", map[string]any{"name": "limited", "url": rcv.URL,
+		"events": []string{webhook.ProposalCreated}, "rate_limit": 1})
+	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	id := res.JSON(t)["id"].(string)
+	entries := make([]map[string]any, 3)
+	var wg sync.WaitGroup
+	for i := range entries {
+		wg.Go(func() {
+			res := e.Do(e.Key, "POST", "/webhooks/"+id+"/test", nil)
+			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+			entries[i] = res.JSON(t)
+		})
+	}
+	first := rcv.Next(t)
+	res = e.Do(e.Key, "GET", "/webhooks/"+id+"/deliveries", nil)
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	require.Less(t, len(res.JSON(t)["data"].([]any)), 3, "a test waiting for its turn is not a delivery yet")
+	at := []time.Time{first.At, rcv.Next(t).At, rcv.Next(t).At}
+	wg.Wait()
+	for _, entry := range entries {
+		require.Equal(t, "succeeded", entry["status"])
+		res := e.Do(e.Key, "GET", "/webhooks/"+id+"/deliveries/"+entry["delivery_id"].(string), nil)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		d := res.JSON(t)
+		require.Equal(t, "succeeded", d["status"])
+		require.Len(t, d["attempts"], 1, "its attempt, and no other")
+	}
+	res = e.Do(e.Key, "POST", "/webhooks/"+id+"/deliveries/"+entries[0]["delivery_id"].(string)+"/retry", nil)
+	require.Equal(t, http.StatusAccepted, res.Status, "%s", res.Body)
+	at = append(at, rcv.Next(t).At)
+	require.GreaterOrEqual(t, at[3].Sub(at[0]), 2500*time.Millisecond, "four attempts, the retry's too, no faster than 1 a second")
+}
