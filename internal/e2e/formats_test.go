@@ -375,14 +375,10 @@ func TestRateLimitedTestsWaitUnleased(t *testing.T) {
 		"events": []string{webhook.ProposalCreated}, "rate_limit": 1})
 	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
 	id := res.JSON(t)["id"].(string)
-	entries := make([]map[string]any, 3)
+	answers := make([]*testenv.Response, 3)
 	var wg sync.WaitGroup
-	for i := range entries {
-		wg.Go(func() {
-			res := e.Do(e.Key, "POST", "/webhooks/"+id+"/test", nil)
-			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
-			entries[i] = res.JSON(t)
-		})
+	for i := range answers {
+		wg.Go(func() { answers[i] = e.Do(e.Key, "POST", "/webhooks/"+id+"/test", nil) })
 	}
 	first := rcv.Next(t)
 	res = e.Do(e.Key, "GET", "/webhooks/"+id+"/deliveries", nil)
@@ -390,9 +386,12 @@ func TestRateLimitedTestsWaitUnleased(t *testing.T) {
 	require.Less(t, len(res.JSON(t)["data"].([]any)), 3, "a test waiting for its turn is not a delivery yet")
 	at := []time.Time{first.At, rcv.Next(t).At, rcv.Next(t).At}
 	wg.Wait()
-	for _, entry := range entries {
-		require.Equal(t, "succeeded", entry["status"])
-		res := e.Do(e.Key, "GET", "/webhooks/"+id+"/deliveries/"+entry["delivery_id"].(string), nil)
+	entries := make([]map[string]any, len(answers))
+	for i, answer := range answers {
+		require.Equal(t, http.StatusOK, answer.Status, "%s", answer.Body)
+		entries[i] = answer.JSON(t)
+		require.Equal(t, "succeeded", entries[i]["status"])
+		res = e.Do(e.Key, "GET", "/webhooks/"+id+"/deliveries/"+entries[i]["delivery_id"].(string), nil)
 		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 		d := res.JSON(t)
 		require.Equal(t, "succeeded", d["status"])
