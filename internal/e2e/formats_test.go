@@ -313,10 +313,7 @@ func TestRateLimitHoldsAtTheReceiver(t *testing.T) {
 	const limit, backlog = 5, 20
 	e := testenv.Start(t, testenv.Options{})
 	rcv := testenv.NewReceiver(t)
-	res := e.Do(e.Key, "POST", "/webhooks", map[string]any{"name": "limited", "url": rcv.URL,
-		"events": []string{webhook.ProposalCreated}, "rate_limit": limit})
-	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
-	id := res.JSON(t)["id"].(string)
+	id := limitedWebhook(t, e, rcv.URL, limit)
 	for i := range backlog {
 		e.Publish(e.Key, webhook.ProposalCreated, map[string]int{"i": i})
 	}
@@ -347,10 +344,7 @@ func TestRateLimitCountsTestSends(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
 	rcv := testenv.NewReceiver(t)
-	res := e.Do(e.Key, "POST", "/webhooks", map[string]any{"name": "limited", "url": rcv.URL,
-		"events": []string{webhook.ProposalCreated}, "rate_limit": 1})
-	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
-	id := res.JSON(t)["id"].(string)
+	id := limitedWebhook(t, e, rcv.URL, 1)
 	var at []time.Time
 	for range 3 {
 		res := e.Do(e.Key, "POST", "/webhooks/"+id+"/test", nil)
@@ -371,17 +365,14 @@ func TestRateLimitedTestsWaitUnleased(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{})
 	rcv := testenv.NewReceiver(t)
-	res := e.Do(e.Key, "POST", "/webhooks", map[string]any{"name": "limited", "url": rcv.URL,
-		"events": []string{webhook.ProposalCreated}, "rate_limit": 1})
-	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
-	id := res.JSON(t)["id"].(string)
+	id := limitedWebhook(t, e, rcv.URL, 1)
 	answers := make([]*testenv.Response, 3)
 	var wg sync.WaitGroup
 	for i := range answers {
 		wg.Go(func() { answers[i] = e.Do(e.Key, "POST", "/webhooks/"+id+"/test", nil) })
 	}
 	first := rcv.Next(t)
-	res = e.Do(e.Key, "GET", "/webhooks/"+id+"/deliveries", nil)
+	res := e.Do(e.Key, "GET", "/webhooks/"+id+"/deliveries", nil)
 	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 	require.Less(t, len(res.JSON(t)["data"].([]any)), 3, "a test waiting for its turn is not a delivery yet")
 	at := []time.Time{first.At, rcv.Next(t).At, rcv.Next(t).At}
@@ -401,4 +392,14 @@ func TestRateLimitedTestsWaitUnleased(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, res.Status, "%s", res.Body)
 	at = append(at, rcv.Next(t).At)
 	require.GreaterOrEqual(t, at[3].Sub(at[0]), 2500*time.Millisecond, "four attempts, the retry's too, no faster than 1 a second")
+}
+
+// limitedWebhook creates a webhook of proposal.created at url with the rate limit given, and
+// returns its id.
+func limitedWebhook(t *testing.T, e *testenv.Env, url string, limit int) string {
+	t.Helper()
+	res := e.Do(e.Key, "POST", "/webhooks", map[string]any{"name": "limited", "url": url,
+		"events": []string{webhook.ProposalCreated}, "rate_limit": limit})
+	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	return res.JSON(t)["id"].(string)
 }
