@@ -178,6 +178,14 @@ func firstThenGate(t *testing.T, g *gate) *receiver {
 	})
 }
 
+// waitHolding waits until g holds n requests. A receiver's channel hears of a request before its
+// handler runs, so a request just taken from the channel may not be counted yet.
+func (g *gate) waitHolding(t *testing.T, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return g.inflight.Load() == n }, 30*time.Second, time.Millisecond,
+		"the gate holds %d requests", n)
+}
+
 // release lets every held request, and every later one, through.
 func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
 
@@ -414,6 +422,7 @@ func TestDispatcherPerWebhookCap(t *testing.T) {
 		}
 	}
 
+	hung.waitHolding(t, 2)
 	hung.release()
 	for range 9 - 2 {
 		nextReq(t, hungRcv)
@@ -808,7 +817,7 @@ func TestClaimLoopsTogetherStayWithinWorkers(t *testing.T) {
 	for range workers {
 		nextReq(t, rcv)
 	}
-	require.EqualValues(t, workers, g.inflight.Load())
+	g.waitHolding(t, workers)
 	require.EqualValues(t, workers, g.maxSeen.Load(), "never more than Workers at once")
 }
 
@@ -852,14 +861,11 @@ func TestFanOutToNewWebhooksGoesOnPastThePace(t *testing.T) {
 }
 
 func fanOutPastThePace(t *testing.T, b *dispatcherBundle, oneWriter bool) {
-	var mu sync.Mutex
-	seen := map[string]bool{} // by webhook: each has a path of its own
-	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen[r.URL.Path] = true
-		mu.Unlock()
-	})
 	const hooks = 2 * unansweredUnpaced
+	// Each webhook has a path of its own. The handler reports it: the receiver's own channel hears
+	// of a request before the handler runs.
+	paths := make(chan string, 2*hooks)
+	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) { paths <- r.URL.Path })
 	for i := range hooks {
 		b.webhook(t, fmt.Sprintf("%s/%d", rcv.srv.URL, i))
 	}
@@ -867,10 +873,14 @@ func fanOutPastThePace(t *testing.T, b *dispatcherBundle, oneWriter bool) {
 	b.dispatcher(t, func(c *DispatcherConfig) {
 		c.PollInterval, c.UnansweredRate, c.OneWriter = time.Hour, 0.001, oneWriter
 	})
+	seen := map[string]int{}
 	for range hooks {
-		nextReq(t, rcv)
+		select {
+		case p := <-paths:
+			seen[p]++
+			require.Equal(t, 1, seen[p], "%s: its event arrived twice", p)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d webhooks got their event; no other arrived in 30 s", len(seen), hooks)
+		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, seen, hooks, "every webhook's event arrived once")
 }
