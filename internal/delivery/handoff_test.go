@@ -42,10 +42,13 @@ func inflightNow(d *Dispatcher) int {
 
 // TestHandoffAttemptsWithoutAClaim: once a webhook answers, a publish with a Handoff writes its
 // delivery leased and the commit starts the attempt: it arrives, and succeeds, while every claim fails.
+// The receiver holds that attempt until the lease has been read: an attempt that ended first would
+// have cleared it.
 func TestHandoffAttemptsWithoutAClaim(t *testing.T) {
 	t.Parallel()
 	b := dispatcherSetup(t)
-	rcv := newReceiver(t, nil)
+	g := b.gate(t)
+	rcv := firstThenGate(t, g)
 	id := b.webhook(t, rcv.srv.URL)
 	d := b.dispatcher(t, nil)
 
@@ -58,9 +61,10 @@ func TestHandoffAttemptsWithoutAClaim(t *testing.T) {
 	b.st.failClaims.Store(true)
 	ds = b.publishHanded(t, d, false)
 	require.False(t, ds[0].LockedUntil.IsZero(), "handed off: written leased")
+	require.Equal(t, ds[0].EventID, nextReq(t, rcv).header.Get("webhook-id"))
 	stored := b.delivery(t, ds[0].ID)
 	require.Equal(t, ds[0].LockedUntil, stored.LockedUntil, "leased in the database, so no claim takes it too")
-	require.Equal(t, ds[0].EventID, nextReq(t, rcv).header.Get("webhook-id"))
+	g.release()
 	waitDone(t, b, ds[0].ID)
 }
 
